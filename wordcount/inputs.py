@@ -1,0 +1,63 @@
+"""Finding the input files and rejecting unusable ones before any work starts."""
+from __future__ import annotations
+
+import glob
+import os
+from dataclasses import dataclass
+
+from wordcount.errors import UserError
+from wordcount.tokenize import csv_texts
+
+
+@dataclass(frozen=True)
+class InputFile:
+    path: str  # absolute
+    size: int
+
+
+def _matches(path: str, extensions: tuple[str, ...]) -> bool:
+    return path.lower().endswith(extensions)
+
+
+def _candidates(data_path: str) -> list[str]:
+    if os.path.isdir(data_path):
+        found = []
+        for root, dirs, files in os.walk(data_path):
+            dirs.sort()
+            found.extend(os.path.join(root, f) for f in files)
+        return found
+    if os.path.isfile(data_path):
+        return [data_path]
+    if glob.has_magic(data_path):
+        return [p for p in glob.glob(data_path, recursive=True) if os.path.isfile(p)]
+    raise UserError(
+        f"data path {data_path!r} does not exist; pass --data DIR|GLOB or set data_path in config.json"
+    )
+
+
+def _check_csv_header(path: str, column: str) -> None:
+    """Fail fast on a CSV without the text column instead of inside a worker."""
+    with open(path, "rb") as fh:
+        first = fh.read(1 << 16).decode("utf-8", errors="replace")
+    list(csv_texts(first.split("\n", 1)[0] + "\n", column, path))
+
+
+def find_inputs(data_path: str, extensions: tuple[str, ...], csv_column: str) -> list[InputFile]:
+    """Every readable input file under `data_path`, sorted, with its size."""
+    files = sorted({os.path.abspath(p) for p in _candidates(data_path) if _matches(p, extensions)})
+    if not files:
+        raise UserError(
+            f"no input files ({', '.join(extensions)}) under {data_path!r}; "
+            "check --data or the 'extensions' setting"
+        )
+    out = []
+    for path in files:
+        try:
+            with open(path, "rb"):
+                pass
+            if path.lower().endswith(".csv") and os.path.getsize(path) > 0:
+                _check_csv_header(path, csv_column)
+            out.append(InputFile(path, os.path.getsize(path)))
+        except OSError as exc:
+            raise UserError(f"cannot read input file {path}: {exc.strerror}") from None
+    return out

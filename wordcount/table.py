@@ -1,0 +1,76 @@
+"""The word table: its on-disk format, the serial reference count and diffs."""
+from __future__ import annotations
+
+import os
+import tempfile
+from collections import Counter
+from typing import Iterable, Mapping
+
+from wordcount.tokenize import TokenizerSpec, count_file
+
+
+def sorted_items(table: Mapping[str, int]) -> list[tuple[str, int]]:
+    """Count descending, then word ascending by code point."""
+    return sorted(table.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def write_table(table: Mapping[str, int], path: str) -> None:
+    """Write `word<TAB>count` lines atomically, so a crash never leaves half a file."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".wc-", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            for word, count in sorted_items(table):
+                fh.write(f"{word}\t{count}\n")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def read_table(path: str) -> dict[str, int]:
+    """Inverse of `write_table` (used by tests and the grader)."""
+    table: dict[str, int] = {}
+    with open(path, encoding="utf-8", newline="\n") as fh:
+        for line in fh:
+            word, _, count = line.rstrip("\n").rpartition("\t")
+            table[word] = int(count)
+    return table
+
+
+def serial_count(paths: Iterable[str], spec: TokenizerSpec) -> Counter[str]:
+    """The independent reference: one process, no Redis, same tokenizer."""
+    total: Counter[str] = Counter()
+    for path in paths:
+        total.update(count_file(path, spec).counts)
+    return total
+
+
+def differences(
+    expected: Mapping[str, int], actual: Mapping[str, int], limit: int = 10
+) -> list[str]:
+    """The first `limit` words whose counts differ, as readable lines."""
+    words = sorted(set(expected) | set(actual), key=lambda w: (-expected.get(w, 0), w))
+    out: list[str] = []
+    for word in words:
+        want, got = expected.get(word, 0), actual.get(word, 0)
+        if want != got:
+            out.append(f"{word!r}: expected {want}, got {got}")
+            if len(out) >= limit:
+                break
+    return out
+
+
+def diff_report(expected: Mapping[str, int], actual: Mapping[str, int], limit: int = 10) -> str:
+    """Empty when equal; otherwise a summary plus the first differing words."""
+    diffs = differences(expected, actual, limit)
+    if not diffs:
+        return ""
+    n_bad = sum(1 for w in set(expected) | set(actual) if expected.get(w, 0) != actual.get(w, 0))
+    head = (
+        f"{n_bad} of {len(set(expected) | set(actual))} words differ "
+        f"(expected total {sum(expected.values())}, got {sum(actual.values())}); first {len(diffs)}:"
+    )
+    return "\n".join([head, *("  " + d for d in diffs)])

@@ -1,0 +1,101 @@
+"""What a word is.
+
+Both jobs and the serial reference count call `count_file`, so a
+disagreement between them is always a bug in the job, never a difference in
+splitting rules.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections import Counter
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+from wordcount.errors import UserError
+
+_LETTERS_DIGITS = re.compile(r"[^\W_]+")
+
+
+def split_words(text: str) -> list[str]:
+    """Default rule: whitespace-separated items, case and punctuation kept."""
+    return text.split()
+
+
+def normalized_words(text: str) -> list[str]:
+    """Optional rule: lower-cased runs of Unicode letters and digits."""
+    return _LETTERS_DIGITS.findall(text.lower())
+
+
+TOKENIZERS: dict[str, Callable[[str], list[str]]] = {
+    "split": split_words,
+    "normalize": normalized_words,
+}
+
+
+@dataclass(frozen=True)
+class TokenizerSpec:
+    """Everything that decides how a file's bytes become words."""
+
+    name: str = "split"
+    csv_text_column: str = "text"
+
+    def words_fn(self) -> Callable[[str], list[str]]:
+        try:
+            return TOKENIZERS[self.name]
+        except KeyError:
+            raise UserError(
+                f"unknown tokenizer {self.name!r}; choose one of {sorted(TOKENIZERS)}"
+            ) from None
+
+
+@dataclass
+class FileCount:
+    """Counts of one file plus what the summary needs to know about it."""
+
+    counts: Counter[str]
+    replaced: bool  # bytes that were not valid UTF-8 were replaced
+
+
+def decode(data: bytes) -> tuple[str, bool]:
+    """UTF-8 with replacement; also report whether anything was replaced."""
+    try:
+        return data.decode("utf-8"), False
+    except UnicodeDecodeError:
+        return data.decode("utf-8", errors="replace"), True
+
+
+def csv_texts(text: str, column: str, name: str = "<csv>") -> Iterable[str]:
+    """The `column` cell of every data row (header skipped, quoted newlines kept)."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = next(reader, None)
+    if header is None:
+        return []
+    try:
+        idx = header.index(column)
+    except ValueError:
+        raise UserError(
+            f"{name}: CSV has no {column!r} column (set csv_text_column in config)"
+        ) from None
+    return (row[idx] for row in reader if len(row) > idx)
+
+
+def count_bytes(data: bytes, is_csv: bool, spec: TokenizerSpec, name: str = "") -> FileCount:
+    """Count the words of one file's contents."""
+    text, replaced = decode(data)
+    words = spec.words_fn()
+    counts: Counter[str] = Counter()
+    if is_csv:
+        for cell in csv_texts(text, spec.csv_text_column, name):
+            counts.update(words(cell))
+    else:
+        counts.update(words(text))
+    return FileCount(counts, replaced)
+
+
+def count_file(path: str, spec: TokenizerSpec) -> FileCount:
+    """Read and count one input file."""
+    with open(path, "rb") as fh:
+        data = fh.read()
+    return count_bytes(data, path.lower().endswith(".csv"), spec, path)
