@@ -10,7 +10,6 @@ replacements if every worker died), then read the table and report.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
@@ -22,7 +21,7 @@ import redis
 
 import myrds
 from wordcount import procs
-from wordcount.cli import add_common_arguments, report, run_main, settings_and_inputs
+from wordcount.cli import add_common_arguments, report, run_main, settings_and_inputs, write_record
 from wordcount.config import Settings, to_json
 from wordcount.crash import parse_crash_spec
 from wordcount.errors import JobFailed, UserError
@@ -224,20 +223,16 @@ def batch_main(argv: Sequence[str]) -> int:
         stolen = sup.progress()[2]
         log.info("job %s: %d replacements, %d entries stolen, %d Redis restarts",
                  keys.job, sup.replacements, stolen, restarts)
-        _write_run_record(run_path, {"job": keys.job, "elapsed_s": elapsed, "files": len(inputs),
-                                     "stolen": stolen, "redis_restarts": restarts,
-                                     "replacements": sup.replacements})
+        write_record({"job": keys.job, "kind": "batch", "elapsed_s": elapsed, "files": len(inputs),
+                      "bytes": sum(f.size for f in inputs), "workers": settings.workers,
+                      "stolen": stolen, "redis_restarts": restarts, "replacements": sup.replacements},
+                     run_path, args.record)
     finally:
         if sup:
             sup.stop_workers()
         if server:
             server.stop()
     return report(table, inputs, settings, warnings, elapsed, args.verify)
-
-
-def _write_run_record(run_path: str, record: dict) -> None:
-    with open(os.path.join(run_path, "run.json"), "w", encoding="utf-8") as fh:
-        json.dump(record, fh, indent=2)
 
 
 def main(argv: Sequence[str]) -> int:

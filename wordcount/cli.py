@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -27,6 +28,8 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also count serially; exit 1 and show differences if any word differs")
     parser.add_argument("--tokenizer", choices=("split", "normalize"), help="what a word is")
     parser.add_argument("--log-level", metavar="LEVEL", help="DEBUG, INFO, WARNING or ERROR")
+    parser.add_argument("--record", metavar="FILE",
+                        help="also write the run record (timings, restarts, steals...) as JSON to FILE")
 
 
 def common_overrides(args: argparse.Namespace) -> dict:
@@ -42,6 +45,13 @@ def settings_and_inputs(args: argparse.Namespace, extra: Mapping) -> tuple[Setti
     logging.getLogger().setLevel(settings.log_level.upper())
     inputs = find_inputs(settings.data_path, tuple(settings.extensions), settings.csv_text_column)
     return settings, inputs
+
+
+def write_record(record: dict, run_path: str, extra_path: str | None) -> None:
+    """Keep the run record in the run directory, and where --record asked."""
+    for path in filter(None, (os.path.join(run_path, "run.json"), extra_path)):
+        with open(path, "w", encoding="utf-8") as fh:
+            json.dump(record, fh, indent=2, sort_keys=True)
 
 
 def setup_logging() -> None:
