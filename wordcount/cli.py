@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
 import time
 from typing import Callable, Mapping, Sequence
@@ -58,9 +59,15 @@ def setup_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGTERM unwinds like Ctrl-C, so `finally` blocks stop children and servers."""
+    raise KeyboardInterrupt
+
+
 def run_main(main: Callable[[Sequence[str]], int], argv: Sequence[str] | None = None) -> int:
     """Run an entry point: user mistakes become one line on stderr and exit 2."""
     setup_logging()
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         return main(sys.argv[1:] if argv is None else argv)
     except UserError as exc:

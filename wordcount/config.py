@@ -57,9 +57,9 @@ class Settings:
     redis_url: str | None = None
     run_dir: str = ".wc-run"
     claim_timeout_s: float = 3.0
-    block_ms: int = 500
-    batch_files: int = 8
-    batch_bytes: int = 4_000_000
+    block_ms: int = 100
+    batch_files: int = 16
+    batch_bytes: int = 8_000_000
     bgsave_interval_s: float = 2.0
     kill_redis_every_s: float = 0.0
     crash: dict = field(default_factory=dict)  # worker name -> crash point
@@ -140,6 +140,14 @@ def check_value(name: str, value: Any, default: Any, where: str) -> Any:
         raise UserError(f"{where}: setting '{name}' must be {check[1]} (got {value!r})")
     if isinstance(default, float):
         return float(value)
+    if short == "crash":
+        from wordcount.crash import parse_crash_spec
+
+        for name, point in value.items():
+            try:
+                parse_crash_spec(f"{name}:{point}")
+            except UserError as exc:
+                raise UserError(f"{where}: setting 'crash' entry {name!r}: {exc}") from None
     if short == "extensions":
         if not value or not all(isinstance(e, str) and e.startswith(".") for e in value):
             raise UserError(f"{where}: setting 'extensions' must be a list like [\".txt\", \".csv\"]")
