@@ -1,0 +1,75 @@
+"""Fixtures for both labs. Every test gets a unique WC_TEST_TAG that all the
+processes it starts inherit; after the test, any tagged process still alive
+(or listening on a port) is killed and the test fails, naming it."""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from support import (
+    TAG_ENV, kill_tagged, listening_ports, make_corpus, new_tag, tagged_processes, write_config,
+)
+
+# Children die with their parent via PDEATHSIG, which the kernel delivers at
+# once but which may take a moment to be reaped: allow that much, no more.
+LEFTOVER_GRACE_S = 2.0
+
+
+@pytest.fixture(autouse=True)
+def wc_test_tag(request):
+    """The running test's tag; fails the test if any tagged process outlives it."""
+    tag = new_tag(request.node.name)
+    old = os.environ.get(TAG_ENV)
+    os.environ[TAG_ENV] = tag
+    try:
+        yield tag
+    finally:
+        if old is None:
+            os.environ.pop(TAG_ENV, None)
+        else:
+            os.environ[TAG_ENV] = old
+    deadline = time.monotonic() + LEFTOVER_GRACE_S
+    left = tagged_processes(tag)
+    while left and time.monotonic() < deadline:
+        time.sleep(0.05)
+        left = tagged_processes(tag)
+    if left:
+        ports = listening_ports(left)
+        killed = kill_tagged(tag)
+        pytest.fail(
+            f"{len(killed)} process(es) of this test still alive after it ended (now killed):\n  "
+            + "\n  ".join(killed)
+            + (f"\nlistening sockets (pid, port): {ports}" if ports else "")
+        )
+
+
+@pytest.fixture
+def corpus(tmp_path) -> Path:
+    """A small deterministic corpus: 12 .txt files (some nested) and 3 CSVs."""
+    return make_corpus(tmp_path / "corpus", n_files=12, csv_files=3, words_per_file=1500)
+
+
+@pytest.fixture
+def tmp_run(tmp_path) -> Path:
+    """A working directory for the client holding config.json (TEST_DEFAULTS,
+    run_dir <tmp_run>/.wc-run, output <tmp_run>/wordcount.tsv). Rewrite it with
+    write_config(tmp_run, **overrides) to change settings."""
+    cwd = tmp_path / "run"
+    write_config(cwd)
+    return cwd
+
+
+@pytest.fixture
+def redis_server(tmp_path):
+    """A private Redis for --redis-url tests; yields the ManagedServer (.url)."""
+    import myrds
+
+    server, conn = myrds.start_private(str(tmp_path / "redis-fixture"))
+    try:
+        yield server
+    finally:
+        conn.close()
+        server.stop()
