@@ -20,7 +20,7 @@ from typing import Sequence
 import redis
 
 import myrds
-from wordcount import procs
+from wordcount import parts, procs
 from wordcount.cli import add_common_arguments, report, run_main, settings_and_inputs, write_record
 from wordcount.config import Settings, to_json
 from wordcount.crash import parse_crash_spec
@@ -121,9 +121,10 @@ class Supervisor:
     generation: int = 0
 
     def start_worker(self, name: str) -> None:
-        argv = procs.python_argv(os.path.join(HERE, "worker.py"), "--name", name,
-                                 "--job", self.keys.job, "--settings", self.settings_path)
-        env = {**os.environ, "WC_REDIS_URL": self.url, "PYTHONPATH": HERE}
+        impl = parts.resolve(self.settings.parts, "worker")
+        argv = [sys.executable, *parts.python_target(impl), "--name", name,
+                "--job", self.keys.job, "--settings", self.settings_path]
+        env = {**os.environ, "WC_REDIS_URL": self.url, "PYTHONPATH": parts.pythonpath_for(impl)}
         self.workers[name] = procs.spawn(argv, os.path.join(self.run_path, "logs", f"{name}.log"), env=env)
 
     @property
@@ -141,12 +142,23 @@ class Supervisor:
         if self.replacements + self.settings.workers > self.settings.max_replacements:
             raise JobFailed(
                 f"every worker died and the job is not done after {self.replacements} replacements "
-                f"(max_replacements={self.settings.max_replacements}); logs in {self.run_path}/logs")
+                f"(max_replacements={self.settings.max_replacements}); last worker said: "
+                f"{self._last_log_line()!r}; logs in {self.run_path}/logs")
         self.generation += 1
         log.warning("all workers exited with work pending; starting %d replacements", self.settings.workers)
         for i in range(self.settings.workers):
             self.replacements += 1
             self.start_worker(f"w{i}.{self.generation}")
+
+    def _last_log_line(self) -> str:
+        """Why the newest worker died, from the last line of its log."""
+        name = next(reversed(self.workers))
+        try:
+            with open(os.path.join(self.run_path, "logs", f"{name}.log"), errors="replace") as fh:
+                lines = [ln.strip() for ln in fh if ln.strip()]
+        except OSError:
+            return "(no log)"
+        return lines[-1] if lines else "(empty log)"
 
     def progress(self) -> tuple[int, int, int]:
         p = self.conn.hgetall(self.keys.progress)
@@ -209,7 +221,7 @@ def batch_main(argv: Sequence[str]) -> int:
     run_path = os.path.abspath(os.path.join(settings.run_dir, keys.job))
     os.makedirs(os.path.join(run_path, "logs"), exist_ok=True)
     t0 = time.perf_counter()
-    server, conn, url = myrds.open_server(settings.redis_url, run_path)
+    server, conn, url = myrds.open_server(settings.redis_url, run_path, parts.resolve(settings.parts, "lua"))
     sup = None
     try:
         enqueue(conn, keys, inputs)

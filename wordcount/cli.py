@@ -29,14 +29,20 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also count serially; exit 1 and show differences if any word differs")
     parser.add_argument("--tokenizer", choices=("split", "normalize"), help="what a word is")
     parser.add_argument("--log-level", metavar="LEVEL", help="DEBUG, INFO, WARNING or ERROR")
+    parser.add_argument("--part", action="append", default=[], metavar="NAME=PATH",
+                        help="use another implementation of one part (worker, lua, tokenizer, mapper, "
+                        "reducer, coordinator); see docs/parts.md. Repeatable")
     parser.add_argument("--record", metavar="FILE",
                         help="also write the run record (timings, restarts, steals...) as JSON to FILE")
 
 
 def common_overrides(args: argparse.Namespace) -> dict:
+    from wordcount.parts import parse_part
+
     return {
         "data_path": args.data, "output": args.output, "redis_url": args.redis_url,
         "tokenizer": args.tokenizer, "log_level": args.log_level,
+        "parts": dict(parse_part(p) for p in args.part) or None,
     }
 
 

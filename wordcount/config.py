@@ -67,10 +67,11 @@ class Settings:
     max_replacements: int = 8
     top: int = 10
     log_level: str = "WARNING"
+    parts: dict = field(default_factory=dict)  # part name -> path of a swapped-in implementation
     stream: StreamSettings = field(default_factory=StreamSettings)
 
     def tokenizer_spec(self) -> TokenizerSpec:
-        return TokenizerSpec(self.tokenizer, self.csv_text_column)
+        return TokenizerSpec(self.tokenizer, self.csv_text_column, self.parts.get("tokenizer"))
 
 
 # name -> (predicate, human description of the allowed values)
@@ -148,6 +149,10 @@ def check_value(name: str, value: Any, default: Any, where: str) -> Any:
                 parse_crash_spec(f"{name}:{point}")
             except UserError as exc:
                 raise UserError(f"{where}: setting 'crash' entry {name!r}: {exc}") from None
+    if short == "parts":
+        from wordcount.parts import check_part
+
+        return {k: check_part(k, v, f"{where}: setting 'parts'") for k, v in value.items() if v}
     if short == "extensions":
         if not value or not all(isinstance(e, str) and e.startswith(".") for e in value):
             raise UserError(f"{where}: setting 'extensions' must be a list like [\".txt\", \".csv\"]")
@@ -186,6 +191,8 @@ def apply_overrides(settings: Settings, overrides: dict[str, Any]) -> Settings:
             stream[name] = check_value(key, value, getattr(settings.stream, name), "command line")
         else:
             top[key] = check_value(key, value, getattr(settings, key), "command line")
+            if key == "parts":  # a flag swaps one part; the others stay as configured
+                top[key] = {**settings.parts, **top[key]}
     if stream:
         top["stream"] = replace(settings.stream, **stream)
     return replace(settings, **top)

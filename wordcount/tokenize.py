@@ -40,14 +40,34 @@ class TokenizerSpec:
 
     name: str = "split"
     csv_text_column: str = "text"
+    module: str | None = None  # a swapped-in tokenizer part: a .py file defining words(text)
 
     def words_fn(self) -> Callable[[str], list[str]]:
+        if self.module:
+            return _load_words(self.module)
         try:
             return TOKENIZERS[self.name]
         except KeyError:
             raise UserError(
                 f"unknown tokenizer {self.name!r}; choose one of {sorted(TOKENIZERS)}"
             ) from None
+
+
+_loaded: dict[str, Callable[[str], list[str]]] = {}
+
+
+def _load_words(path: str) -> Callable[[str], list[str]]:
+    """The `words(text) -> list[str]` function of a tokenizer part, imported once."""
+    if path not in _loaded:
+        from pathlib import Path
+
+        from wordcount.parts import load_module
+
+        fn = getattr(load_module(Path(path), "tokenizer"), "words", None)
+        if not callable(fn):
+            raise UserError(f"tokenizer part {path} must define words(text) -> list[str]")
+        _loaded[path] = fn
+    return _loaded[path]
 
 
 @dataclass
