@@ -20,7 +20,7 @@ from typing import Sequence
 import redis
 
 import myrds
-from wordcount import parts, procs
+from wordcount import parts, procs, trace
 from wordcount.cli import add_common_arguments, report, run_main, settings_and_inputs, write_record
 from wordcount.config import Settings, to_json
 from wordcount.crash import parse_crash_spec
@@ -74,8 +74,10 @@ def enqueue(conn: redis.Redis, keys: JobKeys, inputs: list[InputFile]) -> None:
     conn.xgroup_create(keys.files, keys.group, id="0")
     last = ids[-1].decode() if isinstance(ids[-1], bytes) else ids[-1]
     conn.hset(keys.meta, mapping={"total": len(inputs), "last_id": last})
+    trace.event(trace.ENQUEUED, files=len(inputs))
     try:
         myrds.snapshot(conn)
+        trace.event(trace.SNAPSHOT, target="redis")
     except redis.RedisError as exc:
         log.warning("initial BGSAVE failed (%s); a Redis crash would lose the job", exc)
 
@@ -117,6 +119,7 @@ class Supervisor:
     total_files: int
     total_bytes: int
     workers: dict = field(default_factory=dict)  # name -> Popen
+    exited: set = field(default_factory=set)  # names whose exit is already traced
     replacements: int = 0
     generation: int = 0
 
@@ -124,8 +127,10 @@ class Supervisor:
         impl = parts.resolve(self.settings.parts, "worker")
         argv = [sys.executable, *parts.python_target(impl), "--name", name,
                 "--job", self.keys.job, "--settings", self.settings_path]
-        env = {**os.environ, "WC_REDIS_URL": self.url, "PYTHONPATH": parts.pythonpath_for(impl)}
+        env = {**os.environ, "WC_REDIS_URL": self.url, "PYTHONPATH": parts.pythonpath_for(impl),
+               **trace.child_env(name)}
         self.workers[name] = procs.spawn(argv, os.path.join(self.run_path, "logs", f"{name}.log"), env=env)
+        trace.event(trace.SPAWN, target=name, target_pid=self.workers[name].pid)
 
     @property
     def settings_path(self) -> str:
@@ -146,6 +151,7 @@ class Supervisor:
                 f"{self._last_log_line()!r}; logs in {self.run_path}/logs")
         self.generation += 1
         log.warning("all workers exited with work pending; starting %d replacements", self.settings.workers)
+        trace.event(trace.REPLACEMENTS, generation=self.generation, count=self.settings.workers)
         for i in range(self.settings.workers):
             self.replacements += 1
             self.start_worker(f"w{i}.{self.generation}")
@@ -179,16 +185,21 @@ class Supervisor:
                     files, bytes_, stolen = self.progress()
                     if self.settings.bgsave_interval_s and now >= next_save:
                         myrds.snapshot(self.conn)
+                        trace.event(trace.SNAPSHOT, target="redis", asked=now)
                         next_save = time.monotonic() + self.settings.bgsave_interval_s
                 except redis.RedisError as exc:
                     log.debug("Redis unavailable to the client: %s", exc)
                 if kill_every and self.server and now >= next_kill and files < self.total_files:
+                    trace.event(trace.KILL, target="redis", target_pid=redis_pid(self.server))
                     self.conn = self.server.restart()
+                    trace.event(trace.REDIS_RESTART, target="redis", target_pid=redis_pid(self.server),
+                                restarts=self.server.restarts)
                     next_kill = time.monotonic() + kill_every
                 restarts = self.server.restarts if self.server else 0
                 mbps = bytes_ / 1e6 / max(now - t0, 1e-9)
                 bar.show(files, self.total_files, f"{files}/{self.total_files} files  {mbps:.1f} MB/s  "
                          f"stolen {stolen}  redis restarts {restarts}")
+                self.trace_exits()
                 if all(p.poll() is not None for p in self.workers.values()):
                     if self._done():
                         bar.show(files, self.total_files, f"{self.total_files}/{self.total_files} files done",
@@ -209,6 +220,19 @@ class Supervisor:
     def stop_workers(self) -> None:
         for proc in self.workers.values():
             procs.stop(proc, grace=1.0)
+        self.trace_exits()
+
+    def trace_exits(self) -> None:
+        """Trace each worker's exit once, when the supervisor first sees it."""
+        for name, proc in self.workers.items():
+            if name not in self.exited and proc.poll() is not None:
+                self.exited.add(name)
+                trace.event(trace.EXIT, target=name, target_pid=proc.pid, status=proc.returncode)
+
+
+def redis_pid(server: myrds.ManagedServer | None) -> int | None:
+    """The pid of our private Redis, for trace events about it."""
+    return server.proc.pid if server and server.proc else None
 
 
 # -- entry point -----------------------------------------------------------------
@@ -220,8 +244,13 @@ def batch_main(argv: Sequence[str]) -> int:
     keys = JobKeys(new_job_id())
     run_path = os.path.abspath(os.path.join(settings.run_dir, keys.job))
     os.makedirs(os.path.join(run_path, "logs"), exist_ok=True)
+    trace.setup(os.path.join(run_path, "trace.jsonl"), "client")
+    trace.event(trace.RUN_START, job=keys.job, lab=1, workers=settings.workers, files=len(inputs),
+                wall=time.time())
     t0 = time.perf_counter()
     server, conn, url = myrds.open_server(settings.redis_url, run_path, parts.resolve(settings.parts, "lua"))
+    if server:
+        trace.event(trace.SPAWN, target="redis", target_pid=redis_pid(server))
     sup = None
     try:
         enqueue(conn, keys, inputs)
@@ -235,15 +264,19 @@ def batch_main(argv: Sequence[str]) -> int:
         stolen = sup.progress()[2]
         log.info("job %s: %d replacements, %d entries stolen, %d Redis restarts",
                  keys.job, sup.replacements, stolen, restarts)
+        trace.event(trace.JOB_DONE, elapsed_s=elapsed, stolen=stolen, redis_restarts=restarts,
+                    replacements=sup.replacements)
         write_record({"job": keys.job, "kind": "batch", "elapsed_s": elapsed, "files": len(inputs),
                       "bytes": sum(f.size for f in inputs), "workers": settings.workers,
-                      "stolen": stolen, "redis_restarts": restarts, "replacements": sup.replacements},
+                      "stolen": stolen, "redis_restarts": restarts, "replacements": sup.replacements,
+                      "trace": trace.path()},
                      run_path, args.record)
     finally:
         if sup:
             sup.stop_workers()
         if server:
             server.stop()
+        trace.event(trace.RUN_END)
     return report(table, inputs, settings, warnings, elapsed, args.verify)
 
 

@@ -23,6 +23,7 @@ from typing import Sequence
 
 import redis
 
+from wordcount import trace
 from wordcount.config import load_settings
 from wordcount.crash import CrashPlan
 from wordcount.keys import COMMIT_FUNCTION, JobKeys
@@ -75,6 +76,7 @@ class Worker:
         items = self._items(reply[1])
         if items:
             log.info("%s stole %s", self.consumer, [i.entry_id for i in items])
+            trace.event(trace.STEAL, ids=[i.entry_id for i in items])
             self.conn.hincrby(self.keys.progress, "stolen", len(items))
         return items
 
@@ -82,7 +84,10 @@ class Worker:
         reply = self.conn.xreadgroup(
             self.keys.group, self.consumer, {self.keys.files: ">"}, count=count, block=block_ms
         )
-        return self._items(reply[0][1]) if reply else []
+        items = self._items(reply[0][1]) if reply else []
+        if items:
+            trace.event(trace.READ, ids=[i.entry_id for i in items])
+        return items
 
     @staticmethod
     def _items(entries: list) -> list[Item]:
@@ -127,9 +132,11 @@ class Worker:
             keys = [self.keys.files, self.keys.counts, self.keys.progress, self.keys.warnings]
             gone = set(self.conn.fcall(COMMIT_FUNCTION, len(keys), *keys, *args))
             if not gone:
+                trace.event(trace.COMMIT, ids=[i.entry_id for i in batch])
                 return len(batch)
             log.warning("%s: entries %s were no longer pending (stolen or rolled back); "
                         "committing the rest without them", self.consumer, sorted(gone))
+            trace.event(trace.DROPPED, ids=sorted(gone))
             batch = [i for i in batch if i.entry_id not in gone]
         return 0
 
@@ -160,6 +167,7 @@ class Worker:
 
     def run(self) -> int:
         log.info("%s started", self.consumer)
+        trace.event(trace.START, consumer=self.consumer)
         outage_started: float | None = None
         delay = 0.05
         while True:
@@ -191,7 +199,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not url:
         print("error: WC_REDIS_URL is not set; start workers through client.py", file=sys.stderr)
         return 2
-    return Worker(args.name, args.job, args.settings, url).run()
+    code = Worker(args.name, args.job, args.settings, url).run()
+    trace.event(trace.EXIT, code=code)
+    return code
 
 
 if __name__ == "__main__":

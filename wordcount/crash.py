@@ -9,6 +9,8 @@ import logging
 import os
 import time
 
+from wordcount import trace
+
 log = logging.getLogger(__name__)
 
 # Lab 1 worker crash points, in the order they occur while handling an entry.
@@ -51,6 +53,7 @@ class CrashPlan:
         """Die here, without cleanup, if this is the configured point."""
         if self.point == point:
             log.warning("crash point %s reached: exiting now", point)
+            trace.event(trace.CRASH, point=point)
             logging.shutdown()
             os._exit(CRASH_EXIT)
 
