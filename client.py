@@ -44,7 +44,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, metavar="N", help="number of worker processes")
     parser.add_argument("--crash", action="append", default=[], metavar="NAME:POINT",
                         help="make worker NAME (w0, w1, ...) die at POINT: after_read, mid_count, "
-                        "before_commit, after_commit; or stall before committing with slow[=SECONDS]. "
+                        "before_commit, after_commit; or stall before every commit with slow[=SECONDS]. "
                         "Repeatable. Fires once: replacements get new names.")
     parser.add_argument("--kill-redis-every", type=float, metavar="S",
                         help="SIGKILL the private Redis every S seconds while work is pending, "

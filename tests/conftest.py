@@ -4,14 +4,11 @@ processes it starts inherit; after the test, any tagged process still alive
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 import pytest
 
-from support import (
-    TAG_ENV, kill_tagged, listening_ports, make_corpus, new_tag, tagged_processes, write_config,
-)
+from support import TAG_ENV, check_nothing_left, forget_roots, make_corpus, new_tag, register_root, write_config
 
 # Children die with their parent via PDEATHSIG, which the kernel delivers at
 # once but which may take a moment to be reaped: allow that much, no more.
@@ -19,11 +16,16 @@ LEFTOVER_GRACE_S = 2.0
 
 
 @pytest.fixture(autouse=True)
-def wc_test_tag(request):
-    """The running test's tag; fails the test if any tagged process outlives it."""
+def wc_test_tag(request, tmp_path):
+    """The running test's tag; fails the test if any of its processes outlives it.
+
+    Processes count as the test's if they carry the tag in their environment,
+    run with a cwd inside tmp_path (Redis, which hides its environment), or
+    descend from one of those."""
     tag = new_tag(request.node.name)
     old = os.environ.get(TAG_ENV)
     os.environ[TAG_ENV] = tag
+    register_root(tmp_path, tag)
     try:
         yield tag
     finally:
@@ -31,19 +33,10 @@ def wc_test_tag(request):
             os.environ.pop(TAG_ENV, None)
         else:
             os.environ[TAG_ENV] = old
-    deadline = time.monotonic() + LEFTOVER_GRACE_S
-    left = tagged_processes(tag)
-    while left and time.monotonic() < deadline:
-        time.sleep(0.05)
-        left = tagged_processes(tag)
-    if left:
-        ports = listening_ports(left)
-        killed = kill_tagged(tag)
-        pytest.fail(
-            f"{len(killed)} process(es) of this test still alive after it ended (now killed):\n  "
-            + "\n  ".join(killed)
-            + (f"\nlistening sockets (pid, port): {ports}" if ports else "")
-        )
+    try:
+        check_nothing_left(tag, LEFTOVER_GRACE_S)
+    finally:
+        forget_roots(tag)
 
 
 @pytest.fixture

@@ -14,15 +14,21 @@ Public API (used by the Lab 1 and Lab 2 suites):
     write_config(dir, *, filename="config.json", defaults=True, **settings) -> Path
     read_output(path) -> dict
     read_record(path) -> dict
+    run_batch(cwd, data, *args, timeout=60, expect_exit=0) -> (result, table, record)   (Lab 1)
+    slow_workers(workers, seconds, generations=5) -> crash setting; worker_log(cwd, name) -> str
     job_dirs(run_dir) -> list[Path]
     tagged_processes(tag=None, cmd_contains=None) -> list[psutil.Process]
+    register_root(path, tag=None)   (processes with cwd under path count as the test's)
     listening_ports(procs) -> list[(pid, port)]
+    port_listening(port) -> bool
     kill_tagged(tag=None) -> list[str]  (command lines killed)
+    check_nothing_left(tag, grace=2.0)   (what the autouse fixture runs after each test)
     wait_until(predicate, timeout, what) -> value
 """
 from __future__ import annotations
 
 import csv
+import ctypes
 import json
 import os
 import random
@@ -81,30 +87,66 @@ def current_tag() -> str:
 
 def _cmdline(p: psutil.Process) -> str:
     try:
-        return " ".join(p.cmdline()) or p.name()
+        return " ".join(p.cmdline()).strip() or p.name()
     except psutil.Error:
         return f"<pid {p.pid}>"
 
 
+_ROOTS: dict[str, list[Path]] = {}  # tag -> directories whose processes are the test's
+
+
+def register_root(path: str | os.PathLike, tag: str | None = None) -> None:
+    """Count processes whose cwd is under `path` as the test's. Needed for Redis,
+    which overwrites its environment block (process title) so the tag cannot be
+    read back, but which runs with its data dir (inside the test's tmp dir) as cwd."""
+    _ROOTS.setdefault(tag or current_tag(), []).append(Path(path).resolve())
+
+
+def forget_roots(tag: str) -> None:
+    _ROOTS.pop(tag, None)
+
+
+def _is_ours(p: psutil.Process, tag: str, roots: list[Path]) -> bool:
+    try:
+        if p.environ().get(TAG_ENV) == tag:
+            return True
+    except psutil.Error:
+        pass
+    if roots:
+        try:
+            cwd = Path(p.cwd())
+        except (psutil.Error, OSError):
+            return False
+        return any(cwd == r or r in cwd.parents for r in roots)
+    return False
+
+
 def tagged_processes(tag: str | None = None, cmd_contains: str | None = None) -> list[psutil.Process]:
-    """Live (non-zombie) processes whose environment has WC_TEST_TAG=tag."""
+    """Live (non-zombie) processes of the test: WC_TEST_TAG=tag in their
+    environment, or cwd under a registered root, or a descendant of either."""
     tag = tag or current_tag()
+    roots = _ROOTS.get(tag, [])
     me = os.getpid()
-    found = []
+    found: dict[int, psutil.Process] = {}
     for p in psutil.process_iter():
-        if p.pid == me:
-            continue
+        if p.pid != me and _is_ours(p, tag, roots):
+            found[p.pid] = p
+    for p in list(found.values()):
+        try:
+            found.update((c.pid, c) for c in p.children(recursive=True) if c.pid != me)
+        except psutil.Error:
+            pass
+    out = []
+    for p in found.values():
         try:
             if p.status() == psutil.STATUS_ZOMBIE:
                 continue
-            if p.environ().get(TAG_ENV) != tag:
-                continue
             if cmd_contains and not any(cmd_contains in a for a in p.cmdline()):
                 continue
-        except psutil.Error:  # gone, zombie, or not ours to read
+        except psutil.Error:  # gone meanwhile
             continue
-        found.append(p)
-    return found
+        out.append(p)
+    return sorted(out, key=lambda p: p.pid)
 
 
 def listening_ports(procs: Iterable[psutil.Process]) -> list[tuple[int, int]]:
@@ -119,6 +161,12 @@ def listening_ports(procs: Iterable[psutil.Process]) -> list[tuple[int, int]]:
     return out
 
 
+def port_listening(port: int) -> bool:
+    """True if any process on this machine listens on TCP `port`."""
+    return any(c.status == psutil.CONN_LISTEN and c.laddr.port == port
+               for c in psutil.net_connections(kind="tcp"))
+
+
 def kill_tagged(tag: str | None = None) -> list[str]:
     """SIGKILL every live process carrying `tag`; return their command lines."""
     procs = tagged_processes(tag)
@@ -130,6 +178,23 @@ def kill_tagged(tag: str | None = None) -> list[str]:
             pass
     psutil.wait_procs(procs, timeout=5)
     return lines
+
+
+def check_nothing_left(tag: str, grace: float = 2.0) -> None:
+    """Fail (after killing them) if processes of `tag` are still alive after `grace` s."""
+    deadline = time.monotonic() + grace
+    left = tagged_processes(tag)
+    while left and time.monotonic() < deadline:
+        time.sleep(0.05)
+        left = tagged_processes(tag)
+    if left:
+        ports = listening_ports(left)
+        killed = kill_tagged(tag)
+        pytest.fail(
+            f"{len(killed)} process(es) of this test still alive after it ended (now killed):\n  "
+            + "\n  ".join(killed)
+            + (f"\nlistening sockets (pid, port): {ports}" if ports else "")
+        )
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.02) -> Any:
@@ -152,6 +217,13 @@ def _client_env(env: Mapping[str, str] | None) -> dict[str, str]:
     return merged
 
 
+def _die_with_pytest() -> None:  # in the child between fork and exec
+    """If pytest itself is killed (e.g. a hard timeout), take the client along;
+    the client's own children follow it through their PDEATHSIG."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
 def start_client(args: list[str], *, cwd: str | os.PathLike | None = None,
                  env: Mapping[str, str] | None = None) -> subprocess.Popen:
     """Start client.py in the background (own process group), tagged."""
@@ -159,7 +231,7 @@ def start_client(args: list[str], *, cwd: str | os.PathLike | None = None,
         [sys.executable, str(CLIENT), *map(str, args)],
         cwd=cwd, env=_client_env(env), stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        encoding="utf-8", errors="replace", start_new_session=True,
+        encoding="utf-8", errors="replace", start_new_session=True, preexec_fn=_die_with_pytest,
     )
 
 
@@ -168,17 +240,21 @@ def stop_client(proc: subprocess.Popen, timeout: float) -> tuple[str, str]:
     try:
         return proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        killed = kill_tagged()
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        out, err = proc.communicate()
-        pytest.fail(
-            f"client {proc.args[2:]} did not finish within {timeout}s; killed:\n  "
-            + "\n  ".join(killed)
-            + f"\n--- stdout (tail) ---\n{out[-3000:]}\n--- stderr (tail) ---\n{err[-3000:]}"
-        )
+        pass
+    killed = kill_tagged()
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        out, err = proc.communicate(timeout=10)
+    except subprocess.TimeoutExpired:  # an untracked process holds the pipes
+        out, err = "", "(output unavailable: pipes still held open)"
+    pytest.fail(
+        f"client {proc.args[2:]} did not finish within {timeout}s; killed:\n  "
+        + "\n  ".join(killed)
+        + f"\n--- stdout (tail) ---\n{out[-3000:]}\n--- stderr (tail) ---\n{err[-3000:]}"
+    )
 
 
 def run_client(args: list[str], *, cwd: str | os.PathLike | None = None, timeout: float = 120,
@@ -309,3 +385,40 @@ def write_config(dir: str | os.PathLike, *, filename: str = "config.json", defau
     path = root / filename
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
     return path
+
+
+# -- Lab 1 batch runs ------------------------------------------------------------------
+def run_batch(cwd: str | os.PathLike, data: str | os.PathLike, *args: str, timeout: float = 60,
+              expect_exit: int | None = 0) -> tuple[subprocess.CompletedProcess, dict[str, int], dict]:
+    """Run the batch job in `cwd` (which holds config.json, see write_config) on
+    `data`; return (result, output table, run record). Checks the exit status
+    unless expect_exit is None."""
+    cwd = Path(cwd)
+    record = cwd / "record.json"
+    if record.exists():
+        record.unlink()
+    result = run_client(["--config", str(cwd / "config.json"), "--data", str(data),
+                         "--record", str(record), *args], cwd=cwd, timeout=timeout)
+    if expect_exit is not None:
+        assert result.returncode == expect_exit, describe(result)
+    if result.returncode != 0:
+        return result, {}, {}
+    settings = json.loads((cwd / "config.json").read_text(encoding="utf-8"))
+    output = Path(settings.get("output", cwd / "wordcount.tsv"))
+    if "--output" in args:
+        output = Path(args[args.index("--output") + 1])
+    return result, read_output(cwd / output), read_record(record)
+
+
+def slow_workers(workers: int, seconds: float, generations: int = 5) -> dict[str, str]:
+    """A `crash` setting that makes every worker (w0.. and the replacements
+    w0.1.. of the next generations) stall `seconds` before each commit: a
+    deterministic way to make a small job last long enough to be shot at."""
+    return {f"w{i}{f'.{g}' if g else ''}": f"slow={seconds}" for i in range(workers) for g in range(generations)}
+
+
+def worker_log(cwd: str | os.PathLike, name: str) -> str:
+    """The log of worker `name` of the (only) job run in `cwd`."""
+    jobs = job_dirs(Path(cwd) / ".wc-run")
+    assert len(jobs) == 1, f"expected one job dir under {cwd}/.wc-run, found {jobs}"
+    return (jobs[0] / "logs" / f"{name}.log").read_text(encoding="utf-8", errors="replace")

@@ -51,7 +51,21 @@ def settings_and_inputs(args: argparse.Namespace, extra: Mapping) -> tuple[Setti
     settings = load_settings(args.config, {**common_overrides(args), **extra})
     logging.getLogger().setLevel(settings.log_level.upper())
     inputs = find_inputs(settings.data_path, tuple(settings.extensions), settings.csv_text_column)
+    check_output(settings.output)
     return settings, inputs
+
+
+def check_output(path: str) -> None:
+    """Refuse an unwritable output before the job runs, not after."""
+    parent = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise UserError(f"output {path!r} is a directory; pass --output FILE")
+    try:
+        os.makedirs(parent, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create output directory {parent!r}: {exc.strerror}") from None
+    if not os.access(parent, os.W_OK):
+        raise UserError(f"cannot write output in {parent!r}; pass another --output")
 
 
 def write_record(record: dict, run_path: str, extra_path: str | None) -> None:
@@ -92,7 +106,10 @@ def report(
     warnings: Sequence[str], elapsed: float, verify: bool, out=sys.stdout,
 ) -> int:
     """Write the output file, print the summary, and optionally verify."""
-    write_table(table, settings.output)
+    try:
+        write_table(table, settings.output)
+    except OSError as exc:
+        raise UserError(f"cannot write output {settings.output!r}: {exc.strerror}") from None
     total_bytes = sum(f.size for f in inputs)
     print(f"counted {sum(table.values())} words ({len(table)} distinct) in {len(inputs)} files, "
           f"{total_bytes / 1e6:.1f} MB, in {elapsed:.2f}s", file=out)

@@ -195,7 +195,16 @@ def apply_overrides(settings: Settings, overrides: dict[str, Any]) -> Settings:
                 top[key] = {**settings.parts, **top[key]}
     if stream:
         top["stream"] = replace(settings.stream, **stream)
-    return replace(settings, **top)
+    return check_consistent(replace(settings, **top))
+
+
+def check_consistent(settings: Settings) -> Settings:
+    """Rules that involve more than one setting."""
+    if settings.kill_redis_every_s and not settings.bgsave_interval_s:
+        raise UserError(
+            "kill_redis_every_s needs bgsave_interval_s > 0: without snapshots every Redis kill "
+            "rolls the job back to its start and it never finishes")
+    return settings
 
 
 def to_json(settings: Settings) -> str:

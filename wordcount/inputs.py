@@ -19,10 +19,24 @@ def _matches(path: str, extensions: tuple[str, ...]) -> bool:
     return path.lower().endswith(extensions)
 
 
+def _unlistable(exc: OSError) -> None:
+    """A directory we cannot list would silently drop its files from the count."""
+    raise UserError(f"cannot list directory {exc.filename}: {exc.strerror}")
+
+
+def _check_name(path: str) -> None:
+    """Paths travel through Redis as UTF-8; an undecodable name cannot."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = path.encode("utf-8", "backslashreplace").decode("utf-8")
+        raise UserError(f"file name {shown} is not valid UTF-8; rename it") from None
+
+
 def _candidates(data_path: str) -> list[str]:
     if os.path.isdir(data_path):
         found = []
-        for root, dirs, files in os.walk(data_path):
+        for root, dirs, files in os.walk(data_path, onerror=_unlistable):
             dirs.sort()
             found.extend(os.path.join(root, f) for f in files)
         return found
@@ -38,7 +52,7 @@ def _candidates(data_path: str) -> list[str]:
 def _check_csv_header(path: str, column: str) -> None:
     """Fail fast on a CSV without the text column instead of inside a worker."""
     with open(path, "rb") as fh:
-        first = fh.read(1 << 16).decode("utf-8", errors="replace")
+        first = fh.read(1 << 16).decode("utf-8-sig", errors="replace")
     list(csv_texts(first.split("\n", 1)[0] + "\n", column, path))
 
 
@@ -52,6 +66,7 @@ def find_inputs(data_path: str, extensions: tuple[str, ...], csv_column: str) ->
         )
     out = []
     for path in files:
+        _check_name(path)
         try:
             with open(path, "rb"):
                 pass

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import sys
 from collections import Counter
 from dataclasses import dataclass
 from typing import Callable, Iterable
@@ -16,6 +17,7 @@ from typing import Callable, Iterable
 from wordcount.errors import UserError
 
 _LETTERS_DIGITS = re.compile(r"[^\W_]+")
+csv.field_size_limit(sys.maxsize)  # a tweet column may hold a whole book in one cell
 
 
 def split_words(text: str) -> list[str]:
@@ -79,16 +81,20 @@ class FileCount:
 
 
 def decode(data: bytes) -> tuple[str, bool]:
-    """UTF-8 with replacement; also report whether anything was replaced."""
+    """UTF-8 with replacement; also report whether anything was replaced.
+
+    A leading byte-order mark (files saved as "UTF-8 with BOM") is not text.
+    """
     try:
-        return data.decode("utf-8"), False
+        return data.decode("utf-8-sig"), False
     except UnicodeDecodeError:
-        return data.decode("utf-8", errors="replace"), True
+        return data.decode("utf-8-sig", errors="replace"), True
 
 
 def csv_texts(text: str, column: str, name: str = "<csv>") -> Iterable[str]:
     """The `column` cell of every data row (header skipped, quoted newlines kept)."""
-    reader = csv.reader(io.StringIO(text, newline=""))
+    # NUL bytes make the csv module of Python 3.10 raise; they are never part of a word.
+    reader = csv.reader(io.StringIO(text.replace("\0", ""), newline=""))
     header = next(reader, None)
     if header is None:
         return []

@@ -1,0 +1,133 @@
+"""Lab 1 worker failures: injected crash points, whole generations dying, SIGKILL
+from outside at random moments, a slow worker whose entry is stolen, and the
+client itself interrupted or killed. Every run must still give the exact table
+and leave no process behind (checked by the autouse fixture in conftest.py)."""
+from __future__ import annotations
+
+import random
+import signal
+import time
+
+import psutil
+import pytest
+
+from support import (
+    assert_same_table, describe, job_dirs, listening_ports, make_corpus, port_listening, read_output, read_record,
+    run_batch, serial, slow_workers, start_client, stop_client, tagged_processes, wait_until, worker_log,
+    write_config,
+)
+from wordcount.crash import WORKER_POINTS
+
+pytestmark = pytest.mark.crash
+
+
+@pytest.mark.parametrize("point", WORKER_POINTS)
+def test_crash_point(tmp_run, corpus, point):
+    # w1 and w2 stall a little per batch so w0 surely gets an entry before they finish.
+    write_config(tmp_run, workers=3, batch_files=2, crash={**slow_workers(3, 0.2, 1), "w0": point})
+    result, table, record = run_batch(tmp_run, corpus)
+    assert_same_table(serial(corpus), table)
+    log = worker_log(tmp_run, "w0")
+    assert f"crash point {point} reached" in log, log
+    if point == "after_commit":
+        assert "committed" in log
+    else:  # the dead worker's entries were pending: someone must have stolen them
+        assert record["stolen"] >= 1, record
+    assert record["replacements"] == 0
+
+
+def test_every_worker_crashes_and_replacements_finish(tmp_run, corpus):
+    write_config(tmp_run, workers=2, batch_files=2, crash={"w0": "before_commit", "w1": "mid_count"})
+    result, table, record = run_batch(tmp_run, corpus)
+    assert_same_table(serial(corpus), table)
+    assert record["replacements"] >= 2, record
+    logs = job_dirs(tmp_run / ".wc-run")[0] / "logs"
+    assert {"w0.1.log", "w1.1.log"} <= {p.name for p in logs.iterdir()}
+    assert "all workers exited with work pending" in result.stderr
+
+
+def test_workers_sigkilled_at_random_moments(tmp_run, tmp_path):
+    rng = random.Random(20240601)
+    data = make_corpus(tmp_path / "kill", n_files=24, words_per_file=4000, seed=11)
+    # Every generation stalls 0.15 s per file, so the job lasts long enough to be shot at.
+    write_config(tmp_run, workers=3, batch_files=1, claim_timeout_s=0.5, max_replacements=15,
+                 crash=slow_workers(3, 0.15))
+    record_path = tmp_run / "record.json"
+    proc = start_client(["--config", "config.json", "--data", str(data), "--record", str(record_path)],
+                        cwd=tmp_run)
+    killed = []
+    deadline = time.monotonic() + 60
+    while proc.poll() is None and len(killed) < 6 and time.monotonic() < deadline:
+        time.sleep(rng.uniform(0.1, 0.5))  # a random moment, not a wait for an event
+        victims = sorted(tagged_processes(cmd_contains="worker.py"), key=lambda p: p.pid)
+        if victims:
+            victim = rng.choice(victims)
+            try:
+                victim.send_signal(signal.SIGKILL)
+                killed.append(" ".join(victim.cmdline()[2:4]))
+            except psutil.Error:
+                pass
+    out, err = stop_client(proc, timeout=60)
+    assert proc.returncode == 0, f"exit {proc.returncode}\n{out}\n{err}"
+    assert len(killed) >= 2, f"job ended before the test could kill workers: {killed}"
+    table = read_output(tmp_run / "wordcount.tsv")
+    assert_same_table(serial(data), table)
+
+
+def test_slow_worker_entry_is_stolen_and_its_late_commit_dropped(tmp_run, corpus):
+    # w1 also stalls a little per file, so w0 surely reads an entry before w1 finishes them all.
+    write_config(tmp_run, workers=2, batch_files=1, claim_timeout_s=0.5, crash={"w0": "slow=2.0", "w1": "slow=0.1"})
+    result, table, record = run_batch(tmp_run, corpus)
+    assert_same_table(serial(corpus), table)  # no double count
+    assert record["stolen"] > 0, record
+    log = worker_log(tmp_run, "w0")
+    assert "slow worker: stalling" in log, log
+    assert "no longer pending" in log, log
+
+
+def _wait_for_stall(cwd) -> None:
+    def stalled():
+        jobs = job_dirs(cwd / ".wc-run")
+        log = jobs[0] / "logs" / "w0.log" if jobs else None
+        return log is not None and log.exists() and "slow worker: stalling" in log.read_text()
+    wait_until(stalled, 30, "worker w0 to read an entry and stall")
+
+
+def test_ctrl_c_mid_job_stops_everything_quickly(tmp_run, corpus):
+    write_config(tmp_run, workers=2, crash=slow_workers(2, 60, 1))
+    proc = start_client(["--config", "config.json", "--data", str(corpus)], cwd=tmp_run)
+    _wait_for_stall(tmp_run)
+    ours = tagged_processes()
+    ports = [port for _, port in listening_ports(ours)]
+    assert ports, "the private Redis should be listening"
+    assert len([p for p in ours if "worker.py" in " ".join(p.cmdline())]) == 2
+    t0 = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    out, err = stop_client(proc, timeout=15)
+    elapsed = time.monotonic() - t0
+    assert proc.returncode != 0, out
+    assert elapsed < 5, f"took {elapsed:.1f}s to stop after Ctrl-C"
+    assert "Traceback" not in err, err
+    assert "interrupted" in err
+    wait_until(lambda: not tagged_processes(), 2, "every process of the job to exit")
+    assert not any(port_listening(p) for p in ports), f"port(s) {ports} still listening"
+
+
+def test_client_sigkilled_takes_its_children_with_it(tmp_run, corpus):
+    write_config(tmp_run, workers=2, crash=slow_workers(2, 60, 1))
+    proc = start_client(["--config", "config.json", "--data", str(corpus)], cwd=tmp_run)
+    _wait_for_stall(tmp_run)
+    children = [p for p in tagged_processes() if p.pid != proc.pid]
+    assert len(children) >= 3, [p.cmdline() for p in children]  # Redis and two workers
+    proc.kill()
+    stop_client(proc, timeout=10)
+    gone, alive = psutil.wait_procs(children, timeout=5)
+    assert not alive, "children survived their parent: " + "; ".join(" ".join(p.cmdline()) for p in alive)
+
+
+def test_job_with_crashes_reports_verify_ok(tmp_run, corpus):
+    """--verify after a run with a crash: the client's own check agrees."""
+    write_config(tmp_run, workers=2, crash={"w1": "after_read"})
+    result, table, record = run_batch(tmp_run, corpus, "--verify")
+    assert "verify: OK" in result.stdout, describe(result)
+    assert read_record(tmp_run / "record.json")["files"] == 15

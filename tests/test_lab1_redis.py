@@ -1,0 +1,189 @@
+"""Lab 1 and Redis: SIGKILL-and-restart mid-job, functions after restarts, the
+commit function's idempotence, the done rule, consumer names, shared servers."""
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+import redis
+
+import client
+import myrds
+from support import (
+    assert_same_table, describe, listening_ports, make_corpus, read_output, run_batch, serial, slow_workers,
+    start_client, stop_client, tagged_processes, wait_until, write_config,
+)
+from wordcount.inputs import InputFile
+from wordcount.keys import COMMIT_FUNCTION, FUNCTION_LIBRARY, JobKeys
+
+
+def _conn(server) -> redis.Redis:
+    return redis.Redis.from_url(server.url, decode_responses=True)
+
+
+def _has_commit_function(conn: redis.Redis) -> bool:
+    """FCALL the commit function with an empty batch (changes nothing but progress)."""
+    k = JobKeys("fncheck")
+    try:
+        return conn.fcall(COMMIT_FUNCTION, 4, k.files, k.counts, k.progress, k.warnings, k.group, 0) == []
+    except redis.ResponseError as exc:
+        assert "not found" in str(exc).lower() or "function" in str(exc).lower(), exc
+        return False
+
+
+@pytest.mark.crash
+def test_redis_sigkilled_and_restarted_mid_job(tmp_run, tmp_path):
+    data = make_corpus(tmp_path / "rk", n_files=12, words_per_file=3000, seed=21)
+    # 0.2 s per file per worker stretches the job over several kill periods.
+    write_config(tmp_run, workers=2, batch_files=1, bgsave_interval_s=0.3, claim_timeout_s=1.0,
+                 max_replacements=8, crash=slow_workers(2, 0.2))
+    result, table, record = run_batch(tmp_run, data, "--kill-redis-every", "0.6", timeout=90)
+    assert_same_table(serial(data), table)
+    assert record["redis_restarts"] >= 2, record
+    assert result.stderr.count("redis restarted") == record["redis_restarts"]
+
+
+@pytest.mark.crash
+def test_functions_present_after_every_restart(tmp_path):
+    server, conn = myrds.start_private(str(tmp_path / "fn"))
+    try:
+        assert _has_commit_function(conn)
+        conn.set("marker", "1")
+        myrds.snapshot(conn)
+        conn = server.restart()  # SIGKILL, same data dir: the RDB holds data and functions
+        assert conn.get("marker") == b"1" and _has_commit_function(conn)
+        server.crash()
+        (tmp_path / "fn" / "redis" / "dump.rdb").unlink()
+        conn = server.start()  # a fresh server without the old data: must load them itself
+        assert conn.get("marker") is None and _has_commit_function(conn)
+        conn.function_delete(FUNCTION_LIBRARY)
+        conn = server.restart()  # the RDB has no library now: start() must load it again
+        assert _has_commit_function(conn)
+    finally:
+        server.stop()
+
+
+@pytest.mark.crash
+def test_no_busy_loop_while_redis_is_down(tmp_run, tmp_path, redis_server):
+    """Pitfall: retry loops spinning at 100% CPU while Redis is unreachable."""
+    data = make_corpus(tmp_path / "down", n_files=16, words_per_file=1000, seed=31)
+    write_config(tmp_run, workers=2, batch_files=1, crash=slow_workers(2, 0.2))
+    proc = start_client(["--config", "config.json", "--data", str(data), "--redis-url", redis_server.url],
+                        cwd=tmp_run)
+    logs = lambda: [p.read_text() for p in (tmp_run / ".wc-run").glob("*/logs/w*.log")]  # noqa: E731
+    wait_until(lambda: any("committed" in t for t in logs()), 30, "a first commit")
+    redis_server.crash()
+    wait_until(lambda: sum("Redis unavailable" in t for t in logs()) >= 2, 10, "both workers to see the outage")
+    ours = [p for p in tagged_processes() if "python" in p.name()]
+    assert len(ours) == 3, [p.cmdline() for p in ours]  # the client and two workers
+    before = {p.pid: sum(p.cpu_times()[:2]) for p in ours}
+    time.sleep(1.0)  # the measuring window
+    busy = {" ".join(p.cmdline()[1:4]): sum(p.cpu_times()[:2]) - before[p.pid] for p in ours}
+    redis_server.start()  # same port, password and data dir: back from the last snapshot
+    out, err = stop_client(proc, timeout=60)
+    assert proc.returncode == 0, f"{out}\n{err}"
+    assert all(cpu < 0.3 for cpu in busy.values()), f"CPU seconds used in 1 s of outage: {busy}"
+    assert_same_table(serial(data), read_output(tmp_run / "wordcount.tsv"))
+
+
+def test_redis_fixture_server_is_tracked_as_ours(redis_server):
+    ports = [port for _, port in listening_ports(tagged_processes())]
+    assert redis_server.port in ports  # so a leaked server would fail the test
+
+
+def _commit(conn, keys: JobKeys, entries: list[tuple[str, str]], words: dict[str, int]):
+    args: list = [keys.group, len(entries)]
+    for eid, warn in entries:
+        args += [eid, 10, warn]
+    for w, n in words.items():
+        args += [w, n]
+    return conn.fcall(COMMIT_FUNCTION, 4, keys.files, keys.counts, keys.progress, keys.warnings, *args)
+
+
+def test_commit_function_applies_each_entry_exactly_once(redis_server):
+    conn = _conn(redis_server)
+    keys = JobKeys("unit1")
+    ids = [conn.xadd(keys.files, {"path": f"/f{i}", "size": 10}) for i in range(3)]
+    conn.xgroup_create(keys.files, keys.group, id="0")
+    conn.xreadgroup(keys.group, "a-1", {keys.files: ">"}, count=3)
+
+    assert _commit(conn, keys, [(ids[0], "")], {"x": 2, "café": 1}) == []
+    assert conn.hgetall(keys.counts) == {"x": "2", "café": "1"}
+    # the same entry again (a slow worker after a thief): nothing changes
+    assert _commit(conn, keys, [(ids[0], "")], {"x": 2, "café": 1}) == [ids[0]]
+    # a batch with one gone entry changes nothing at all, and names the gone one
+    assert _commit(conn, keys, [(ids[1], ""), (ids[0], "")], {"x": 5}) == [ids[0]]
+    assert conn.hgetall(keys.counts) == {"x": "2", "café": "1"}
+    assert conn.xpending(keys.files, keys.group)["pending"] == 2
+    # an entry stolen by another consumer is still pending: whoever commits first wins
+    conn.xclaim(keys.files, keys.group, "b-2", 0, [ids[1]])
+    assert _commit(conn, keys, [(ids[1], "/f1")], {"y": 1}) == []
+    assert _commit(conn, keys, [(ids[1], "/f1")], {"y": 1}) == [ids[1]]
+    assert conn.hgetall(keys.counts) == {"x": "2", "café": "1", "y": "1"}
+    assert conn.smembers(keys.warnings) == {"/f1"}
+    assert conn.hgetall(keys.progress) == {"files": "2", "bytes": "20"}
+
+
+def test_done_means_delivered_and_acknowledged(redis_server, tmp_path):
+    """Pitfall: XPENDING is 0 before anyone read anything; that is not done."""
+    import worker
+
+    conn = redis.Redis.from_url(redis_server.url)
+    keys = JobKeys("unit2")
+    client.enqueue(conn, keys, [InputFile(f"/f{i}", 1) for i in range(3)])
+    settings = write_config(tmp_path, filename="settings.json", defaults=False)
+    w = worker.Worker("w0", keys.job, str(settings), redis_server.url)
+
+    assert conn.xpending(keys.files, keys.group)["pending"] == 0
+    assert not client.is_done(conn, keys) and not w.job_done()  # nothing delivered yet
+    got = conn.xreadgroup(keys.group, "c-1", {keys.files: ">"}, count=2)[0][1]
+    conn.xack(keys.files, keys.group, *[eid for eid, _ in got])
+    assert not client.is_done(conn, keys) and not w.job_done()  # one entry never delivered
+    last = conn.xreadgroup(keys.group, "c-1", {keys.files: ">"}, count=5)[0][1]
+    assert len(last) == 1
+    assert not client.is_done(conn, keys) and not w.job_done()  # delivered, not acknowledged
+    conn.xack(keys.files, keys.group, last[0][0])
+    assert client.is_done(conn, keys) and w.job_done()
+
+
+@pytest.mark.crash
+def test_consumer_names_unique_per_process(tmp_run, corpus, redis_server):
+    # Every first-generation worker dies, so the replacements' names are checked too.
+    write_config(tmp_run, workers=3, batch_files=1, crash={f"w{i}": "after_read" for i in range(3)})
+    result, table, record = run_batch(tmp_run, corpus, "--redis-url", redis_server.url)
+    assert_same_table(serial(corpus), table)
+    assert record["replacements"] >= 3
+    keys = JobKeys(record["job"])
+    conn = _conn(redis_server)
+    consumers = [c["name"] for c in conn.xinfo_consumers(keys.files, keys.group)]
+    logs = sorted((tmp_run / ".wc-run" / record["job"] / "logs").glob("*.log"))
+    started = [m for p in logs for m in re.findall(r"INFO: (\S+) started", p.read_text())]
+    assert len(started) == len(logs) >= 6
+    assert len(set(started)) == len(started), started
+    assert all(re.fullmatch(r"w\d(\.\d+)?-\d+", name) for name in started), started
+    assert len(set(consumers)) == len(consumers) and set(consumers) <= set(started), (consumers, started)
+    assert len(consumers) >= 4, consumers  # the dead w0-w2 each held entries, plus a replacement
+
+
+def test_two_jobs_share_one_server_without_mixing(tmp_path, redis_server):
+    runs = []
+    for i in range(2):
+        data = make_corpus(tmp_path / f"data{i}", n_files=8, words_per_file=1000, seed=100 + i)
+        cwd = tmp_path / f"run{i}"
+        write_config(cwd, workers=2)
+        runs.append((data, cwd, start_client(["--config", "config.json", "--data", str(data),
+                                              "--redis-url", redis_server.url], cwd=cwd)))
+    for data, cwd, proc in runs:
+        out, err = stop_client(proc, timeout=60)
+        assert proc.returncode == 0, f"{out}\n{err}"
+        assert_same_table(serial(data), read_output(cwd / "wordcount.tsv"))
+    assert serial(runs[0][0]) != serial(runs[1][0])
+
+
+def test_kill_redis_every_refuses_an_external_server(tmp_run, corpus, redis_server):
+    result, _, _ = run_batch(tmp_run, corpus, "--redis-url", redis_server.url, "--kill-redis-every", "1",
+                             expect_exit=None)
+    assert result.returncode == 2, describe(result)
+    assert "--kill-redis-every needs a Redis started by this client" in result.stderr
+    assert "Traceback" not in result.stderr

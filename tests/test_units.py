@@ -1,0 +1,222 @@
+"""Unit tests of the shared pieces: tokenizer, config validation, table format
+and ordering, diff report, crash specs, and the test support itself."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+from collections import Counter
+
+import pytest
+
+from support import (
+    TAG_ENV, assert_same_table, check_nothing_left, current_tag, make_corpus, serial, tagged_processes,
+    write_config,
+)
+from wordcount.config import Settings, apply_overrides, load_settings
+from wordcount.crash import parse_crash_spec
+from wordcount.errors import UserError
+from wordcount.table import diff_report, differences, read_table, sorted_items, write_table
+from wordcount.tokenize import TokenizerSpec, count_bytes, csv_texts, decode, normalized_words, split_words
+
+SPLIT = TokenizerSpec("split", "text")
+
+
+# -- tokenizer ---------------------------------------------------------------------
+def test_split_keeps_case_and_punctuation_and_splits_on_all_whitespace():
+    text = "Hello, hello  world.\tC++\r\nnaïve\u00a0café\u2003x\r\n\n  end"
+    assert split_words(text) == ["Hello,", "hello", "world.", "C++", "naïve", "café", "x", "end"]
+
+
+def test_normalize_lowercases_and_keeps_only_letter_digit_runs():
+    text = "Hello, HELLO_world! Café's 42nd naïve—Straße x²"
+    assert normalized_words(text) == ["hello", "hello", "world", "café", "s", "42nd", "naïve", "straße", "x²"]
+
+
+def test_crlf_text_counts_like_lf():
+    lf = count_bytes("a b\nc a\n".encode(), False, SPLIT).counts
+    crlf = count_bytes("a b\r\nc a\r\n".encode(), False, SPLIT).counts
+    assert lf == crlf == Counter({"a": 2, "b": 1, "c": 1})
+
+
+def test_invalid_utf8_is_replaced_and_reported():
+    text, replaced = decode(b"ok \xff\xfe bad\xc3")
+    assert replaced and text == "ok \ufffd\ufffd bad\ufffd"
+    result = count_bytes(b"ok \xff\xfe bad\xc3", False, SPLIT)
+    assert result.replaced
+    assert result.counts == Counter({"ok": 1, "\ufffd\ufffd": 1, "bad\ufffd": 1})
+    assert not count_bytes("ok café".encode(), False, SPLIT).replaced
+
+
+def test_csv_counts_only_the_text_column_with_quoted_newlines_and_commas():
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["id", "text", "note"])
+    w.writerow(["1", "alpha, beta\ngamma \"q\"", "NOTE1 ignored"])
+    w.writerow(["2", "alpha", "NOTE2"])
+    w.writerow(["3"])  # short row: no text cell
+    result = count_bytes(buf.getvalue().encode(), True, SPLIT, "x.csv")
+    assert result.counts == Counter({"alpha,": 1, "beta": 1, "gamma": 1, '"q"': 1, "alpha": 1})
+    assert "text" not in result.counts and "id" not in result.counts
+
+
+def test_csv_without_text_column_names_the_file():
+    with pytest.raises(UserError, match=r"books\.csv.*'text'"):
+        list(csv_texts("id,body\n1,hello\n", "text", "books.csv"))
+
+
+def test_empty_csv_has_no_words():
+    assert count_bytes(b"", True, SPLIT).counts == Counter()
+
+
+def test_unknown_tokenizer_is_a_user_error():
+    with pytest.raises(UserError, match="tokenizer"):
+        TokenizerSpec("bogus").words_fn()
+
+
+# -- config --------------------------------------------------------------------------
+@pytest.mark.parametrize("content, fragment", [
+    ({"workers": 0}, "'workers' must be an integer >= 1"),
+    ({"workers": "abc"}, "'workers' must be a int"),
+    ({"workers": True}, "'workers'"),
+    ({"workers": 2.5}, "'workers'"),
+    ({"claim_timeout_s": 0}, "'claim_timeout_s' must be a number > 0"),
+    ({"bgsave_interval_s": -1}, "'bgsave_interval_s'"),
+    ({"tokenizer": "words"}, "'tokenizer' must be one of"),
+    ({"log_level": "LOUD"}, "'log_level'"),
+    ({"wokers": 3}, "unknown setting 'wokers'"),
+    ({"extensions": []}, "'extensions'"),
+    ({"extensions": ["txt"]}, "'extensions'"),
+    ({"crash": {"w0": "explode"}}, "'crash'"),
+    ({"stream": {"mapers": 2}}, "unknown setting 'stream.mapers'"),
+    ({"stream": 3}, "'stream' must be an object"),
+    ([1, 2], "must hold a JSON object"),
+])
+def test_bad_config_values_are_rejected_naming_file_and_setting(tmp_path, content, fragment):
+    path = tmp_path / "cfg.json"
+    path.write_text(json.dumps(content))
+    with pytest.raises(UserError) as info:
+        load_settings(str(path))
+    message = str(info.value)
+    assert fragment in message and str(path) in message, message
+
+
+def test_invalid_json_names_the_file_and_line(tmp_path):
+    path = tmp_path / "cfg.json"
+    path.write_text('{\n  "workers": 2,\n}\n')
+    with pytest.raises(UserError, match=r"cfg\.json: not valid JSON .* line 3"):
+        load_settings(str(path))
+
+
+def test_missing_config_file_is_named(tmp_path):
+    with pytest.raises(UserError, match="nope.json"):
+        load_settings(str(tmp_path / "nope.json"))
+
+
+def test_config_values_and_flag_overrides(tmp_path):
+    path = write_config(tmp_path, defaults=False, workers=2, claim_timeout_s=2, _comment="ignored")
+    settings = load_settings(str(path), {"workers": 5, "tokenizer": None})
+    assert settings.workers == 5  # the flag wins
+    assert settings.claim_timeout_s == 2.0 and isinstance(settings.claim_timeout_s, float)
+    assert settings.tokenizer == Settings().tokenizer  # None = not given
+    with pytest.raises(UserError, match="command line: setting 'workers'"):
+        apply_overrides(settings, {"workers": 0})
+
+
+# -- table format, ordering, diffs ---------------------------------------------------
+def test_sorted_items_count_desc_then_word_by_code_point():
+    table = {"b": 2, "a": 2, "B": 2, "é": 2, "z": 5, "Z": 1, "ä": 1}
+    assert sorted_items(table) == [("z", 5), ("B", 2), ("a", 2), ("b", 2), ("é", 2), ("Z", 1), ("ä", 1)]
+
+
+def test_write_table_exact_bytes_and_round_trip(tmp_path):
+    table = {"café": 3, "the": 10, "日本語": 3, "\ufffd": 1, "a,b": 3}
+    out = tmp_path / "sub" / "out.tsv"
+    write_table(table, str(out))
+    expected = "the\t10\na,b\t3\ncafé\t3\n日本語\t3\n\ufffd\t1\n".encode("utf-8")
+    assert out.read_bytes() == expected
+    assert read_table(str(out)) == table
+    assert [p.name for p in out.parent.iterdir()] == ["out.tsv"]  # no temp file left
+
+
+def test_write_table_replaces_existing_file_atomically(tmp_path):
+    out = tmp_path / "out.tsv"
+    out.write_text("old\t1\n")
+    write_table({"new": 2}, str(out))
+    assert out.read_text() == "new\t2\n"
+
+
+def test_diff_report_names_first_differing_words_with_both_counts():
+    expected = {"a": 5, "b": 3, "c": 1}
+    assert diff_report(expected, dict(expected)) == ""
+    report = diff_report(expected, {"a": 5, "b": 4, "d": 2})
+    assert report.splitlines()[0].startswith("3 of 4 words differ (expected total 9, got 11)")
+    assert "'b': expected 3, got 4" in report
+    assert "'c': expected 1, got 0" in report
+    assert "'d': expected 0, got 2" in report
+    assert len(differences({str(i): i + 1 for i in range(50)}, {}, limit=10)) == 10
+
+
+# -- crash specs -------------------------------------------------------------------
+@pytest.mark.parametrize("spec, parsed", [
+    ("w0:after_read", ("w0", "after_read")),
+    ("w1.2:after_commit", ("w1.2", "after_commit")),
+    ("w0:slow", ("w0", "slow")),
+    ("w0:slow=0.5", ("w0", "slow=0.5")),
+])
+def test_crash_spec_parses(spec, parsed):
+    assert parse_crash_spec(spec) == parsed
+
+
+@pytest.mark.parametrize("spec", ["w0", "w0:", ":after_read", "w0:explode", "w0:slow=abc"])
+def test_bad_crash_spec_is_rejected(spec):
+    with pytest.raises(UserError, match="--crash"):
+        parse_crash_spec(spec)
+
+
+# -- the test support itself ---------------------------------------------------------
+def test_assert_same_table_fails_on_difference_and_on_empty_expectation():
+    assert_same_table({"a": 1}, {"a": 1})
+    with pytest.raises(pytest.fail.Exception, match="'a': expected 1, got 2"):
+        assert_same_table({"a": 1}, {"a": 2})
+    with pytest.raises(pytest.fail.Exception, match="empty"):
+        assert_same_table({}, {})
+
+
+def test_make_corpus_is_deterministic_and_has_awkward_csv(tmp_path):
+    a = make_corpus(tmp_path / "a", n_files=4, csv_files=2, words_per_file=300, seed=7)
+    b = make_corpus(tmp_path / "b", n_files=4, csv_files=2, words_per_file=300, seed=7)
+    c = make_corpus(tmp_path / "c", n_files=4, csv_files=2, words_per_file=300, seed=8)
+    files_a = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
+    assert len(files_a) == 6
+    assert files_a == sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
+    assert all((a / f).read_bytes() == (b / f).read_bytes() for f in files_a)
+    assert serial(a) == serial(b) != serial(c)
+    raw = (a / "table000.csv").read_text(encoding="utf-8")
+    rows = list(csv.reader(io.StringIO(raw, newline="")))
+    cells = [r[1] for r in rows[1:]]
+    assert any("\n" in x for x in cells) and any("," in x for x in cells) and any('"' in x for x in cells)
+    counts = serial(a)
+    assert any(ord(ch) > 127 for w in counts for ch in w)
+    assert not any(w.startswith("NOTECOLUMN") for w in counts)  # other CSV columns never count
+
+
+def test_leftover_processes_are_found_killed_and_reported(tmp_path):
+    """What the autouse fixture relies on: a process is the test's if it carries
+    the tag, or runs inside the test's tmp dir (Redis hides its environment)."""
+    other = tmp_path.parent  # a cwd outside this test's tmp dir
+    env_tagged = subprocess.Popen(["sleep", "30"], env={**os.environ, TAG_ENV: current_tag()}, cwd=other)
+    cwd_only = subprocess.Popen(["sleep", "31"], env={k: v for k, v in os.environ.items() if k != TAG_ENV},
+                                cwd=tmp_path)
+    try:
+        assert {p.pid for p in tagged_processes()} == {env_tagged.pid, cwd_only.pid}
+        with pytest.raises(pytest.fail.Exception, match=r"(?s)2 process\(es\).*sleep 30.*sleep 31"):
+            check_nothing_left(current_tag(), grace=0.2)
+        assert not tagged_processes()  # killed (and reaped) by the check
+    finally:
+        env_tagged.kill()
+        cwd_only.kill()
+        env_tagged.wait()
+        cwd_only.wait()

@@ -1,0 +1,149 @@
+"""Checkpoint files of the streaming job: atomic write, checked read, cleanup.
+
+One file per (worker, checkpoint id): `<dir>/<worker>.<id:08d>.ckpt`. A file
+is written to a temporary name, fsynced, renamed and the directory fsynced, so
+a crash leaves either the old set of files or the new one, never half a file.
+The content is a header line `wc-checkpoint 1 <crc32 hex> <body length>`
+followed by a JSON body; reading checks both, so a truncated or altered file
+is reported as corrupt instead of being loaded. Checkpoint id 0 is never a
+file: it means "the beginning", the state every worker starts in.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+import zlib
+from typing import Any
+
+MAGIC = "wc-checkpoint"
+FORMAT = 1
+BEGINNING = 0  # checkpoint id meaning "no checkpoint: start from scratch"
+_NAME = re.compile(r"^(?P<worker>[A-Za-z0-9_-]+)\.(?P<id>\d{8})\.ckpt$")
+
+
+class CheckpointError(Exception):
+    """A checkpoint that recovery needs is missing or corrupt."""
+
+
+def path_for(directory: str, worker: str, checkpoint_id: int) -> str:
+    return os.path.join(directory, f"{worker}.{checkpoint_id:08d}.ckpt")
+
+
+def write(directory: str, worker: str, checkpoint_id: int, state: dict[str, Any]) -> str:
+    """Durably store `state` as `worker`'s checkpoint `checkpoint_id`; returns the path."""
+    if checkpoint_id <= BEGINNING:
+        raise ValueError("checkpoint ids start at 1; 0 means the beginning")
+    body = json.dumps({"worker": worker, "checkpoint_id": checkpoint_id, "state": state},
+                      ensure_ascii=False, separators=(",", ":")).encode()
+    header = f"{MAGIC} {FORMAT} {zlib.crc32(body):08x} {len(body)}\n".encode()
+    os.makedirs(directory, exist_ok=True)
+    final = path_for(directory, worker, checkpoint_id)
+    fd, tmp = tempfile.mkstemp(prefix=f".{worker}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(header)
+            fh.write(body)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, final)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(directory)
+    return final
+
+
+def _fsync_dir(directory: str) -> None:
+    """Make the rename itself durable."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def read(directory: str, worker: str, checkpoint_id: int) -> dict[str, Any]:
+    """The state saved by `write`; CheckpointError if missing or corrupt."""
+    path = path_for(directory, worker, checkpoint_id)
+    try:
+        with open(path, "rb") as fh:
+            header = fh.readline(200)
+            body = fh.read()
+    except FileNotFoundError:
+        raise CheckpointError(f"checkpoint {checkpoint_id} of {worker} is missing ({path})") from None
+    except OSError as exc:
+        raise CheckpointError(f"checkpoint {checkpoint_id} of {worker} is unreadable: {exc}") from None
+    return _parse(path, worker, checkpoint_id, header, body)
+
+
+def _parse(path: str, worker: str, checkpoint_id: int, header: bytes, body: bytes) -> dict[str, Any]:
+    what = f"checkpoint {checkpoint_id} of {worker} is corrupt ({path})"
+    parts = header.decode("ascii", errors="replace").split()
+    if len(parts) != 4 or parts[0] != MAGIC or parts[1] != str(FORMAT):
+        raise CheckpointError(f"{what}: bad header")
+    if not parts[3].isdigit() or int(parts[3]) != len(body):
+        raise CheckpointError(f"{what}: truncated (header says {parts[3]} bytes, found {len(body)})")
+    if parts[2] != f"{zlib.crc32(body):08x}":
+        raise CheckpointError(f"{what}: checksum mismatch")
+    try:
+        doc = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise CheckpointError(f"{what}: body is not JSON") from None
+    if not isinstance(doc, dict) or doc.get("worker") != worker or doc.get("checkpoint_id") != checkpoint_id:
+        raise CheckpointError(f"{what}: it belongs to another worker or checkpoint")
+    if not isinstance(doc.get("state"), dict):
+        raise CheckpointError(f"{what}: no state")
+    return doc["state"]
+
+
+def saved_ids(directory: str, worker: str) -> list[int]:
+    """Checkpoint ids `worker` has files for, ascending."""
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        return []
+    ids = []
+    for name in names:
+        match = _NAME.match(name)
+        if match and match["worker"] == worker:
+            ids.append(int(match["id"]))
+    return sorted(ids)
+
+
+def prune(directory: str, worker: str, keep: int, older_only: bool = True) -> list[int]:
+    """Delete `worker`'s files that a rollback can no longer need.
+
+    `keep` is a checkpoint known to be complete. With older_only, files of ids
+    below it go (newer ones may belong to a checkpoint still in progress);
+    otherwise every file but `keep` goes (after a recovery to `keep`, newer
+    checkpoints were abandoned and their ids are never reused). Temporary
+    files an earlier incarnation left when killed mid-write go too: only the
+    worker itself (never while writing) or the coordinator after every worker
+    exited calls this.
+    """
+    _remove_temp_files(directory, worker)
+    removed = []
+    for cid in saved_ids(directory, worker):
+        if cid < keep or (not older_only and cid != keep):
+            try:
+                os.unlink(path_for(directory, worker, cid))
+                removed.append(cid)
+            except FileNotFoundError:
+                pass
+    return removed
+
+
+def _remove_temp_files(directory: str, worker: str) -> None:
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        return
+    for name in names:
+        if name.startswith(f".{worker}.") and name.endswith(".tmp"):
+            try:
+                os.unlink(os.path.join(directory, name))
+            except FileNotFoundError:
+                pass

@@ -1,0 +1,242 @@
+"""What mapper and reducer processes of the streaming job (Lab 2) share.
+
+Each worker process has one *command handler* thread (its main thread) that
+alone changes the worker's state; every other thread only hands it commands
+through `commands`, a queue. This module provides:
+
+* the coordinator link: a UDP socket, the heartbeat thread (every
+  heartbeat_interval_s) and the coordinator listener thread, which decodes
+  datagrams and queues them (malformed ones are logged and dropped);
+* `StreamWorker`, the base class with the parts of the protocol that are the
+  same for both kinds: hello, idempotent recovery (a duplicate recovery
+  message is only re-acknowledged), checkpoint acks, checkpoint-file cleanup
+  and exit;
+* crash points for tests (`CrashPoints`), given only to a worker's first
+  incarnation so a replacement never crashes again.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import queue
+import signal
+import socket
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import message as m
+from wordcount import checkpoint
+from wordcount.config import Settings, load_settings
+from wordcount.crash import CrashPlan
+
+log = logging.getLogger("stream")
+UNRECOVERED = -1  # recovery id of a replacement until the coordinator tells it where to start
+POLL_S = 0.5  # how often blocked helper threads look at the stop flag
+
+
+class CrashPoints:
+    """`POINT` kills the process there (os._exit); `POINT=hang` stops it (SIGSTOP)
+    instead, so only a missed heartbeat can reveal the failure."""
+
+    def __init__(self, spec: str | None) -> None:
+        point, _, how = (spec or "").partition("=")
+        self.point = point or None
+        self.hang = how == "hang"
+
+    def at(self, point: str) -> None:
+        if point != self.point:
+            return
+        self.point = None
+        if self.hang:
+            log.warning("crash point %s reached: hanging (SIGSTOP)", point)
+            os.kill(os.getpid(), signal.SIGSTOP)
+            return
+        CrashPlan(point).maybe_crash(point)
+
+
+@dataclass
+class Status:
+    """What heartbeats report; replaced (never mutated) by the command handler."""
+
+    recovery_id: int
+    position: int = 0
+    done: bool = False
+
+
+def parse_address(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    return host, int(port)
+
+
+def common_arguments(description: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--id", required=True, help="worker id, e.g. mapper-0 or reducer-1")
+    parser.add_argument("--incarnation", type=int, default=0, help="how many times this id was restarted")
+    parser.add_argument("--settings", required=True, help="effective settings JSON written by the launcher")
+    parser.add_argument("--coordinator", required=True, metavar="HOST:PORT", help="coordinator UDP address")
+    parser.add_argument("--checkpoint-dir", required=True)
+    parser.add_argument("--crash", metavar="POINT[=hang]", help="test crash point (first incarnation only)")
+    return parser
+
+
+def setup_logging(args: argparse.Namespace, settings: Settings) -> None:
+    logging.basicConfig(level=settings.log_level.upper(),
+                        format=f"%(asctime)s {args.id}.{args.incarnation} %(levelname)s: %(message)s")
+
+
+class StreamWorker:
+    """Base of Mapper and Reducer: the coordinator link and the shared protocol."""
+
+    def __init__(self, args: argparse.Namespace, settings: Settings | None = None) -> None:
+        self.settings = settings or load_settings(args.settings)
+        self.id: str = args.id
+        self.index = int(self.id.rsplit("-", 1)[1])
+        self.incarnation: int = args.incarnation
+        self.checkpoint_dir: str = args.checkpoint_dir
+        self.crash = CrashPoints(args.crash)
+        self.commands: queue.Queue = queue.Queue(maxsize=256)
+        self.stopping = threading.Event()
+        self.coordinator = parse_address(args.coordinator)
+        self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.udp.bind((self.settings.stream.host, 0))
+        self.udp.settimeout(POLL_S)
+        # The first incarnation starts at the beginning, which is a consistent
+        # state; a replacement must wait to be told which checkpoint to load.
+        self.recovery_id = 0 if self.incarnation == 0 else UNRECOVERED
+        self.last_cp_id = checkpoint.BEGINNING
+        self.last_final = False
+        self.last_recovery_ack: m.RecoveryAck | None = None
+        self.status = Status(self.recovery_id)
+
+    # -- coordinator link ---------------------------------------------------------
+    def send(self, msg: m.Message) -> None:
+        try:
+            m.send_udp(self.udp, msg, self.coordinator)
+        except OSError as exc:  # the coordinator is gone or the buffer is full: UDP may lose it anyway
+            log.debug("cannot send %s: %s", msg.TYPE, exc)
+
+    def start_link(self, port: int = 0) -> None:
+        """Say hello (with our TCP port, if any), then start heartbeats and listening."""
+        self.send(m.Hello(self.id, self.incarnation, os.getpid(), port))
+        for target in (self._heartbeats, self._listen):
+            threading.Thread(target=target, name=target.__name__.strip("_"), daemon=True).start()
+
+    def heartbeat(self) -> None:
+        s = self.status
+        self.send(m.Heartbeat(self.id, self.incarnation, s.recovery_id, s.position, s.done))
+
+    def _heartbeats(self) -> None:
+        interval = self.settings.stream.heartbeat_interval_s
+        while not self.stopping.wait(interval):
+            self.heartbeat()
+
+    def _listen(self) -> None:
+        m.receive_udp(self.udp, self.stopping, self._queue_control, log)
+
+    def _queue_control(self, msg: m.Message, addr: tuple[str, int]) -> None:
+        if isinstance(msg, (m.Checkpoint, m.Recovery, m.Exit)):
+            self.commands.put(msg)
+        else:
+            log.warning("dropped unexpected %s datagram from %s", msg.TYPE, msg.sender)
+
+    # -- shared protocol -------------------------------------------------------------
+    def publish(self) -> None:
+        """Replace the status heartbeats report (one atomic reference swap)."""
+        self.status = Status(self.recovery_id, *self.progress())
+
+    def progress(self) -> tuple[int, bool]:
+        """(entries processed, done) for heartbeats; only mappers have any."""
+        return 0, False
+
+    def handle_control(self, msg: m.Message) -> None:
+        """A command from the coordinator listener."""
+        if isinstance(msg, m.Recovery):
+            self.on_recovery(msg)
+        elif isinstance(msg, m.Checkpoint):
+            self.on_checkpoint(msg)
+        elif isinstance(msg, m.Exit):
+            log.info("exit requested")
+            self.stopping.set()
+
+    def on_recovery(self, msg: m.Recovery) -> None:
+        """Roll back once per recovery id; a repeated message is only re-acked."""
+        if msg.recovery_id < self.recovery_id:
+            return
+        if msg.recovery_id == self.recovery_id:
+            if self.last_recovery_ack is not None and self.last_recovery_ack.recovery_id == msg.recovery_id:
+                self.send(self.last_recovery_ack)
+            return
+        self.crash.at("on_recovery")
+        error = ""
+        try:
+            self.restore(msg.checkpoint_id)
+        except checkpoint.CheckpointError as exc:
+            log.error("cannot recover: %s", exc)
+            error = str(exc)
+        else:
+            self.recovery_id = msg.recovery_id
+            self.last_cp_id, self.last_final = msg.checkpoint_id, False
+            checkpoint.prune(self.checkpoint_dir, self.id, keep=msg.checkpoint_id, older_only=False)
+            log.info("recovered to checkpoint %d under recovery %d", msg.checkpoint_id, msg.recovery_id)
+        self.publish()
+        self.last_recovery_ack = m.RecoveryAck(self.id, msg.recovery_id, msg.checkpoint_id,
+                                               self.status.position, error)
+        self.send(self.last_recovery_ack)
+
+    def is_current(self, recovery_id: int) -> bool:
+        return self.recovery_id != UNRECOVERED and recovery_id == self.recovery_id
+
+    def ack_checkpoint(self) -> None:
+        cls = m.LastCheckpointAck if self.last_final else m.CheckpointAck
+        self.send(cls(self.id, self.last_cp_id, self.recovery_id))
+
+    def reack_if_taken(self, msg: m.Checkpoint) -> bool:
+        """True if checkpoint `msg` is already taken (then the ack is repeated)."""
+        if self.is_current(msg.recovery_id) and msg.checkpoint_id == self.last_cp_id:
+            self.ack_checkpoint()
+            return True
+        return False
+
+    def save_checkpoint(self, checkpoint_id: int, final: bool, completed_id: int, state: dict) -> None:
+        """Write our file, then forget files older than the last completed checkpoint."""
+        checkpoint.write(self.checkpoint_dir, self.id, checkpoint_id, {**state, "final": final})
+        self.last_cp_id, self.last_final = checkpoint_id, final
+        checkpoint.prune(self.checkpoint_dir, self.id, keep=completed_id)
+
+    def load_checkpoint(self, checkpoint_id: int) -> dict | None:
+        """The state saved at `checkpoint_id`, or None for the beginning."""
+        if checkpoint_id == checkpoint.BEGINNING:
+            return None
+        return checkpoint.read(self.checkpoint_dir, self.id, checkpoint_id)
+
+    def next_command(self, timeout: float | None) -> Any:
+        """The next queued command, waiting at most `timeout` (None: do not wait)."""
+        try:
+            return self.commands.get(timeout=timeout) if timeout else self.commands.get_nowait()
+        except queue.Empty:
+            return None
+
+    def close(self) -> None:
+        self.stopping.set()
+        self.udp.close()
+
+    # -- per kind ------------------------------------------------------------------------
+    def restore(self, checkpoint_id: int) -> None:
+        raise NotImplementedError
+
+    def on_checkpoint(self, msg: m.Checkpoint) -> None:
+        raise NotImplementedError
+
+
+def run_worker(cls: type[StreamWorker], args: argparse.Namespace) -> int:
+    """Entry point body shared by `python -m mapper` and `python -m reducer`."""
+    settings = load_settings(args.settings)
+    setup_logging(args, settings)
+    worker = cls(args, settings)
+    try:
+        return worker.run()  # type: ignore[attr-defined]
+    finally:
+        worker.close()
+
