@@ -26,6 +26,8 @@ import tempfile
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from generate import CSV_HEADER  # same columns as the generated corpora
+
 log = logging.getLogger("build_sample")
 HERE = Path(__file__).resolve().parent
 PACKAGES = ("dict-devil", "dict-jargon", "miscfiles", "fortunes-de")
@@ -133,10 +135,12 @@ def collect_texts(root: Path) -> dict[str, str]:
 
 # -- tweets -----------------------------------------------------------------------
 def sentences(text: str) -> list[str]:
-    """Sentences of 20-250 characters, whitespace collapsed, verse numbers dropped."""
-    flat = re.sub(r"\s+", " ", re.sub(r"^\s*\d+ ", "", text, flags=re.M))
-    found = re.split(r"(?<=[.!?])\s+(?=[A-Z\"“'(])", flat)
-    return [s.strip() for s in found if 20 <= len(s.strip()) <= 250]
+    """Sentences of 20-250 characters within a paragraph, whitespace collapsed, verse numbers dropped."""
+    found: list[str] = []
+    for para in re.sub(r"^\s*\d+ ", "", text, flags=re.M).split("\n\n"):
+        flat = re.sub(r"\s+", " ", para).strip()
+        found += re.split(r"(?<=[.!?])\s+(?=[A-Z\"“'(])", flat)
+    return [s for s in found if 20 <= len(s) <= 250]
 
 
 def tweet(rng: random.Random, pool: list[str], tag: str) -> str:
@@ -181,7 +185,7 @@ def write_csv(path: Path, rows: list[list]) -> None:
     """RFC 4180 CSV; every string quoted, so embedded commas and newlines are safe."""
     with path.open("w", encoding="utf-8", newline="") as fh:
         writer = csv.writer(fh, quoting=csv.QUOTE_NONNUMERIC)
-        writer.writerow(["id", "created_at", "user", "text", "lang", "retweets"])
+        writer.writerow(CSV_HEADER)
         writer.writerows(rows)
 
 

@@ -98,7 +98,7 @@ def test_unreadable_file(tmp_run, corpus):
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads directories whatever their mode")
 def test_unreadable_subdirectory_is_an_error_not_silently_skipped(tmp_run, corpus):
-    """KNOWN BUG (suspected, untestable as root): os.walk() in wordcount/inputs.py
+    """Fixed bug (untestable as root): os.walk() in wordcount/inputs.py
     ignores directories it cannot list, so their files are silently left out."""
     sub = corpus / "locked"
     sub.mkdir()
@@ -112,7 +112,7 @@ def test_unreadable_subdirectory_is_an_error_not_silently_skipped(tmp_run, corpu
 
 
 def test_output_path_is_a_directory(tmp_run, corpus):
-    """KNOWN BUG: write_table's os.replace fails with IsADirectoryError, a
+    """Fixed bug: write_table's os.replace fails with IsADirectoryError, a
     traceback after the whole job ran. Fix: check the output path before
     starting (not a directory, parent creatable/writable) and turn OSError from
     write_table into a UserError naming the output file."""
@@ -123,7 +123,7 @@ def test_output_path_is_a_directory(tmp_run, corpus):
 
 
 def test_csv_cell_longer_than_128k_is_counted(tmp_run, tmp_path):
-    """KNOWN BUG: csv.reader's default field_size_limit (131072 chars) raises
+    """Fixed bug: csv.reader's default field_size_limit (131072 chars) raises
     _csv.Error for a longer quoted cell; every worker (and every replacement)
     dies and the job fails, although the file is valid CSV. Fix: call
     csv.field_size_limit(sys.maxsize) once in wordcount/tokenize.py (and turn any
@@ -142,7 +142,7 @@ def test_csv_cell_longer_than_128k_is_counted(tmp_run, tmp_path):
 
 
 def test_file_name_not_valid_utf8(tmp_run, tmp_path):
-    """KNOWN BUG: a file whose name is not valid UTF-8 (os.walk gives a str with
+    """Fixed bug: a file whose name is not valid UTF-8 (os.walk gives a str with
     surrogates) makes client.enqueue's XADD raise UnicodeEncodeError: a
     traceback. Fix: either reject such names in find_inputs with a UserError
     naming the file, or store paths as bytes (os.fsencode) and decode with
@@ -170,7 +170,7 @@ def test_empty_files_only_give_an_empty_table(tmp_run, tmp_path):
 
 
 def test_utf8_bom_is_not_part_of_the_first_word_or_header(tmp_run, tmp_path):
-    """KNOWN BUG: files saved as "UTF-8 with BOM" (Excel, Notepad) keep U+FEFF:
+    """Fixed bug: files saved as "UTF-8 with BOM" (Excel, Notepad) keep U+FEFF:
     a CSV whose first column is `text` is rejected with "CSV has no 'text'
     column" (the header cell is '\\ufefftext'), and in a .txt file the BOM sticks
     to the first word ('\\ufeffhello' counted apart from 'hello'). Fix: decode
@@ -198,7 +198,7 @@ def test_csv_with_nul_byte(tmp_run, tmp_path):
 
 
 def test_redis_kills_without_checkpoints_are_refused(tmp_run, corpus):
-    """KNOWN BUG: with bgsave_interval_s 0 every kill rolls Redis back to the
+    """Fixed bug: with bgsave_interval_s 0 every kill rolls Redis back to the
     snapshot taken at enqueue, so a job longer than the kill period never ends
     (seen: 29 restarts in 20 s, no progress). Fix: reject kill_redis_every_s > 0
     with bgsave_interval_s == 0 in settings validation (one line naming both)."""
