@@ -12,9 +12,10 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shlex
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Sequence
 
 import redis
@@ -23,6 +24,7 @@ import myrds
 from wordcount import parts, procs, trace
 from wordcount.cli import add_common_arguments, report, run_main, settings_and_inputs, write_record
 from wordcount.config import Settings, to_json
+from wordcount.chaos import Schedule, batch_schedule
 from wordcount.crash import parse_crash_spec
 from wordcount.errors import JobFailed, UserError
 from wordcount.inputs import InputFile
@@ -49,6 +51,10 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--kill-redis-every", type=float, metavar="S",
                         help="SIGKILL the private Redis every S seconds while work is pending, "
                         "then restart it (needs a server this client started)")
+    parser.add_argument("--chaos", type=int, metavar="SEED",
+                        help="seeded crash schedule: some workers die at a random point and arrival, "
+                        "and the private Redis is killed after a random number of committed files; "
+                        "the same SEED on the same data replays it")
     parser.add_argument("--claim-timeout", type=float, metavar="S",
                         help="steal entries pending longer than S seconds")
     return parser.parse_args(argv)
@@ -118,6 +124,7 @@ class Supervisor:
     server: myrds.ManagedServer | None
     total_files: int
     total_bytes: int
+    redis_kills_after: list = field(default_factory=list)  # committed-file thresholds (chaos)
     workers: dict = field(default_factory=dict)  # name -> Popen
     exited: set = field(default_factory=set)  # names whose exit is already traced
     replacements: int = 0
@@ -190,11 +197,10 @@ class Supervisor:
                 except redis.RedisError as exc:
                     log.debug("Redis unavailable to the client: %s", exc)
                 if kill_every and self.server and now >= next_kill and files < self.total_files:
-                    trace.event(trace.KILL, target="redis", target_pid=redis_pid(self.server))
-                    self.conn = self.server.restart()
-                    trace.event(trace.REDIS_RESTART, target="redis", target_pid=redis_pid(self.server),
-                                restarts=self.server.restarts)
+                    self.restart_redis(files)
                     next_kill = time.monotonic() + kill_every
+                if self.redis_kills_after and self.server and files >= self.redis_kills_after[0]:
+                    self.restart_redis(files, threshold=self.redis_kills_after.pop(0))
                 restarts = self.server.restarts if self.server else 0
                 mbps = bytes_ / 1e6 / max(now - t0, 1e-9)
                 bar.show(files, self.total_files, f"{files}/{self.total_files} files  {mbps:.1f} MB/s  "
@@ -208,6 +214,15 @@ class Supervisor:
                     self.replace_all()
         finally:
             bar.close()
+
+    def restart_redis(self, files: int, threshold: int | None = None) -> None:
+        """SIGKILL the private Redis and start it again (fault injection)."""
+        assert self.server is not None
+        trace.event(trace.KILL, target="redis", target_pid=redis_pid(self.server), files=files,
+                    threshold=threshold)
+        self.conn = self.server.restart()
+        trace.event(trace.REDIS_RESTART, target="redis", target_pid=redis_pid(self.server),
+                    restarts=self.server.restarts)
 
     def _done(self) -> bool:
         for _ in range(50):
@@ -239,8 +254,32 @@ def redis_pid(server: myrds.ManagedServer | None) -> int | None:
 def batch_main(argv: Sequence[str]) -> int:
     args = parse_args(argv)
     settings, inputs = settings_and_inputs(args, overrides(args))
-    if settings.kill_redis_every_s and (settings.redis_url or os.environ.get("REDIS_URL")):
+    external = bool(settings.redis_url or os.environ.get("REDIS_URL"))
+    if settings.kill_redis_every_s and external:
         raise UserError("--kill-redis-every needs a Redis started by this client; drop --redis-url/REDIS_URL")
+    schedule = None
+    if args.chaos is not None:
+        schedule = batch_schedule(args.chaos, settings.workers, len(inputs), not external)
+        settings = replace(settings, crash={**schedule.crashes, **settings.crash})
+        log.info("chaos seed %d: crashes %s, Redis kills after %s committed files",
+                 args.chaos, schedule.crashes, list(schedule.redis_kills_after))
+    try:
+        code = run_batch(args, settings, inputs, schedule)
+    except JobFailed:
+        print(f"replay: {replay_command(argv)}", file=sys.stderr)
+        raise
+    if code:
+        print(f"replay: {replay_command(argv)}")
+    return code
+
+
+def replay_command(argv: Sequence[str]) -> str:
+    """The command line that repeats this run (with --chaos SEED, the same crashes)."""
+    return shlex.join([sys.executable, os.path.relpath(__file__), *argv])
+
+
+def run_batch(args: argparse.Namespace, settings: Settings, inputs: list[InputFile],
+              schedule: Schedule | None) -> int:
     keys = JobKeys(new_job_id())
     run_path = os.path.abspath(os.path.join(settings.run_dir, keys.job))
     os.makedirs(os.path.join(run_path, "logs"), exist_ok=True)
@@ -255,7 +294,8 @@ def batch_main(argv: Sequence[str]) -> int:
     try:
         enqueue(conn, keys, inputs)
         sup = Supervisor(settings, keys, url, run_path, conn, server,
-                         len(inputs), sum(f.size for f in inputs))
+                         len(inputs), sum(f.size for f in inputs),
+                         list(schedule.redis_kills_after) if schedule else [])
         sup.start_all()
         sup.run()
         table, warnings = read_results(sup.conn, keys)
@@ -269,7 +309,7 @@ def batch_main(argv: Sequence[str]) -> int:
         write_record({"job": keys.job, "kind": "batch", "elapsed_s": elapsed, "files": len(inputs),
                       "bytes": sum(f.size for f in inputs), "workers": settings.workers,
                       "stolen": stolen, "redis_restarts": restarts, "replacements": sup.replacements,
-                      "trace": trace.path()},
+                      "trace": trace.path(), "chaos": schedule.to_json() if schedule else None},
                      run_path, args.record)
     finally:
         if sup:

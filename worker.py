@@ -112,10 +112,10 @@ class Worker:
     def count(self, item: Item) -> None:
         with open(item.path, "rb") as fh:
             data = fh.read()
-        if self.crash.point == "mid_count":
+        if self.crash.due("mid_count"):
             half = count_bytes(data[: len(data) // 2], item.path.lower().endswith(".csv"), self.spec)
             log.info("counted half of %s (%d words) before crashing", item.path, sum(half.counts.values()))
-            self.crash.maybe_crash("mid_count")
+            self.crash.die("mid_count")
         result = count_bytes(data, item.path.lower().endswith(".csv"), self.spec, item.path)
         item.counts, item.replaced = result.counts, result.replaced
 
