@@ -72,7 +72,7 @@ class CrashPlan:
 
     def die(self, point: str) -> None:
         """Exit at once, without cleanup, like a SIGKILL."""
-        log.warning("crash point %s (arrival %d) reached: exiting now", point, self.reached)
+        log.warning("crash point %s reached (arrival %d): exiting now", point, self.reached)
         trace.event(trace.CRASH, point=point, nth=self.reached)
         logging.shutdown()
         os._exit(CRASH_EXIT)
