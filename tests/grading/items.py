@@ -1,0 +1,305 @@
+"""One rubric item: its isolated directory and config, its command, the run, the verdict.
+
+Isolation: each item gets <out>/items/<id>/ holding its own config file
+(run_dir, output, checkpoints inside that directory; ports 0 = pick free; no
+shared Redis URL, so the client starts a private Redis), and its client runs
+in its own session. The command the grader runs is exactly the replay command
+written into the report (with `python` being this interpreter), run from the
+repository root.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import re
+import shlex
+import shutil
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from grading import runner
+from grading.data import REPO, Corpora
+from grading.rubric import Expectation, Item, Lab, Rubric
+from wordcount.config import Settings, load_settings
+from wordcount.errors import UserError
+from wordcount.table import diff_report, read_table
+
+log = logging.getLogger("grade")
+
+# Why a failed expectation matters, in the words the report shows.
+HINTS = {
+    "stolen": "no entry was stolen: the scenario did not happen, or the worker does not add its "
+              "XAUTOCLAIMed entries to the progress field 'stolen'",
+    "replacements": "the client had to start replacement workers: workers exited while entries "
+                    "were still pending (or undelivered)",
+    "redis_restarts": "Redis was never restarted: the job ended before the first kill "
+                      "(use more data or a shorter --kill-redis-every)",
+    "kills": "fewer kills than planned: the job ended too soon (use more data, a shorter --every or --throttle)",
+    "trace.kill": "no process was killed: the job ended before the first kill (use more data or a shorter --every)",
+}
+
+
+@dataclass
+class Outcome:
+    """What the report says about one item."""
+
+    id: str
+    title: str
+    max_points: float
+    points: float = 0.0
+    status: str = "fail"  # pass | fail | skipped
+    duration_s: float = 0.0
+    seed: int = 0
+    command: str = ""
+    exit_code: int | None = None
+    reasons: list[str] = field(default_factory=list)
+    diff: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    logs: dict[str, str] = field(default_factory=dict)
+    timeline: str | None = None
+    item_dir: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Context:
+    """What every item of one grading run shares."""
+
+    rubric: Rubric
+    lab: Lab
+    seed: int
+    out: Path
+    corpora: Corpora
+    base: dict[str, Any]  # effective settings of --config, as a dict
+    parts: dict[str, str]  # --part NAME -> absolute path
+    timeout_scale: float = 1.0
+
+
+@dataclass
+class Prepared:
+    item: Item
+    dir: Path
+    config: Path
+    data: Path
+    settings: Settings
+    argv: list[str]  # the replay command, starting with "python"
+
+    @property
+    def command(self) -> str:
+        return shlex.join(self.argv)
+
+
+def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    """Settings on top of settings; the nested 'stream' section merges key by key."""
+    out = {**base, **{k: v for k, v in top.items() if k != "stream"}}
+    if "stream" in top:
+        out["stream"] = {**base.get("stream", {}), **top["stream"]}
+    return out
+
+
+def item_config(ctx: Context, item: Item, directory: Path, data: Path) -> dict[str, Any]:
+    """The configured settings, cleared of anything shared or injected, plus the rubric's."""
+    isolated = _merge(ctx.base, {
+        "crash": {}, "kill_redis_every_s": 0.0, "redis_url": None,
+        "stream": {"coordinator_port": 0, "reducer_ports": [], "checkpoint_dir": ""},
+    })
+    merged = _merge(_merge(isolated, ctx.lab.settings), item.settings)
+    return {**merged, "data_path": str(data), "run_dir": str(directory / "run"),
+            "output": str(directory / "wordcount.tsv")}
+
+
+def prepare(ctx: Context, item: Item) -> Prepared:
+    """Fresh item directory, config file and command; settings mistakes fail here, before any run."""
+    directory = ctx.out / "items" / item.id
+    if directory.exists():
+        shutil.rmtree(directory)
+    directory.mkdir(parents=True)
+    data = ctx.corpora.path(ctx.rubric.corpora[item.corpus])
+    config = directory / "config.json"
+    config.write_text(json.dumps(item_config(ctx, item, directory, data), indent=2, ensure_ascii=False),
+                      encoding="utf-8")
+    try:
+        settings = load_settings(str(config), {"parts": ctx.parts or None})
+    except UserError as exc:
+        raise UserError(f"rubric {ctx.rubric.path}: lab {ctx.lab.number} item {item.id!r}: {exc}") from None
+    args = [a.replace("{seed}", str(ctx.seed)) for a in item.args]
+    argv = ["python", "client.py", *args, "--config", str(config), "--data", str(data),
+            "--record", str(directory / "record.json"), "--verify"]
+    for name, path in sorted(ctx.parts.items()):
+        argv += ["--part", f"{name}={path}"]
+    return Prepared(item, directory, config, data, settings, argv)
+
+
+# -- the verdict ---------------------------------------------------------------------
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _job_dirs(prep: Prepared, record: dict[str, Any]) -> list[Path]:
+    """The run directory of the job (from the record), else every job the client left."""
+    run_dir = Path(prep.settings.run_dir)
+    job = record.get("job")
+    if job and (run_dir / str(job)).is_dir():
+        return [run_dir / str(job)]
+    return sorted(p for p in run_dir.iterdir() if p.is_dir()) if run_dir.is_dir() else []
+
+
+def _trace_path(prep: Prepared, record: dict[str, Any]) -> Path | None:
+    candidates = [Path(record["trace"])] if record.get("trace") else []
+    candidates += [d / "trace.jsonl" for d in _job_dirs(prep, record)]
+    return next((p for p in candidates if p.is_file()), None)
+
+
+def _trace_count(trace: Path, event: str) -> int:
+    """Events named `event` in a trace (lines a dying process half-wrote are skipped)."""
+    count = 0
+    with open(trace, encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            try:
+                count += json.loads(line).get("ev") == event
+            except (ValueError, AttributeError):
+                continue
+    return count
+
+
+def check_expectation(exp: Expectation, record: dict[str, Any], trace: Path | None, out: Outcome) -> None:
+    if exp.field.startswith("trace."):
+        if trace is None:
+            out.notes.append(f"{exp} not checked: the run left no trace file")
+            return
+        actual: Any = _trace_count(trace, exp.field.split(".", 1)[1])
+    else:
+        actual = record.get(exp.field)
+    if not isinstance(actual, (int, float)) or isinstance(actual, bool):
+        out.reasons.append(f"expected {exp}, but the run record has no number '{exp.field}'")
+        return
+    out.details[exp.field] = actual
+    if not exp.holds(actual):
+        hint = HINTS.get(exp.field, "")
+        out.reasons.append(f"expected {exp}, got {actual:g}" + (f": {hint}" if hint else ""))
+
+
+def _last_error(client_log: Path) -> str:
+    """The client's own explanation: its last 'error:'/'job failed:' line, else its last line."""
+    try:
+        lines = [ln.strip() for ln in client_log.read_text(errors="replace").splitlines() if ln.strip()]
+    except OSError:
+        return ""
+    for line in reversed(lines):
+        if line.startswith(("error:", "job failed:", "Traceback", "interrupted")):
+            return line
+    return lines[-1] if lines else ""
+
+
+def judge(ctx: Context, prep: Prepared, done: runner.Finished, expected: dict[str, int], out: Outcome) -> dict:
+    """Fill in reasons (empty = pass): the table first, then the exit status, then expectations.
+
+    Returns the run record.
+    """
+    item = prep.item
+    out.exit_code = done.exit_code
+    record = _read_json(prep.dir / "record.json")
+    output = Path(prep.settings.output)
+    if done.timed_out:
+        out.reasons.append(f"did not finish within {item.timeout_s * ctx.timeout_scale:.0f}s "
+                           "(killed, with every process it started)")
+        return record
+    if output.is_file():
+        out.diff = diff_report(expected, read_table(str(output)))
+        if out.diff:
+            head = re.sub(r"; first \d+:$", "", out.diff.splitlines()[0])
+            out.reasons.append(f"the word table differs from the serial count: {head}")
+    if done.exit_code != 0 and not (out.diff and done.exit_code == 1):  # exit 1 = --verify saw that diff
+        out.reasons.append(f"client exited {done.exit_code}: {_last_error(prep.dir / 'client.log')}")
+    elif not output.is_file():
+        out.reasons.append(f"the client wrote no output table ({output})")
+    if done.exit_code == 0:
+        trace = _trace_path(prep, record)
+        for exp in item.expect:
+            check_expectation(exp, record, trace, out)
+    for key in ("elapsed_s", "stolen", "redis_restarts", "replacements", "kills", "checkpoints_completed", "job"):
+        if key in record:
+            value = record[key]
+            out.details.setdefault(key, round(value, 2) if isinstance(value, float) else value)
+    return record
+
+
+def judge_speed(item: Item, record: dict[str, Any], serial_s: float, out: Outcome) -> None:
+    elapsed = record.get("elapsed_s")
+    if not isinstance(elapsed, (int, float)):
+        out.reasons.append("the run record has no elapsed_s: cannot measure speed")
+        return
+    ratio = elapsed / max(serial_s, 1e-9)
+    out.details.update(serial_s=round(serial_s, 3), ratio=round(ratio, 2), max_ratio=item.max_ratio)
+    if ratio > item.max_ratio:
+        out.reasons.append(f"too slow: the job took {elapsed:.2f}s, {ratio:.2f}x the serial count's "
+                           f"{serial_s:.2f}s (allowed: {item.max_ratio:g}x)")
+
+
+# -- evidence for failures ---------------------------------------------------------------
+def tail(path: Path, lines: int) -> str:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return "(unreadable)"
+    return "\n".join(text[-lines:]) if text else "(empty)"
+
+
+def collect_logs(prep: Prepared, record: dict[str, Any], lines: int) -> dict[str, str]:
+    """The tail of the client's output and of every process log the job left."""
+    logs = {"client": tail(prep.dir / "client.log", lines)}
+    jobs = _job_dirs(prep, record)
+    for job in jobs:
+        prefix = f"{job.name}/" if len(jobs) > 1 else ""
+        for path in sorted((job / "logs").glob("*.log")):
+            logs[prefix + path.stem] = tail(path, lines)
+        server = job / "redis" / "server.log"
+        if server.is_file():
+            logs[prefix + "redis"] = tail(server, lines)
+    return logs
+
+
+def render_timeline(prep: Prepared, record: dict[str, Any]) -> str | None:
+    """<item dir>/timeline.png from the run's trace, if both the trace and the renderer exist."""
+    trace = _trace_path(prep, record)
+    if trace is None or importlib.util.find_spec("wordcount.timeline") is None:
+        return None
+    png = prep.dir / "timeline.png"
+    code, output = runner.quick([sys.executable, "-m", "wordcount.timeline", str(trace), "--png", str(png)],
+                                REPO, timeout_s=120)
+    if code != 0 or not png.is_file():
+        log.info("timeline for %s not drawn: %s", prep.item.id, output.strip()[-300:])
+        return None
+    return str(png)
+
+
+# -- one item ------------------------------------------------------------------------------
+def run_item(ctx: Context, prep: Prepared) -> Outcome:
+    """Run one prepared item and judge it against the serial count."""
+    item = prep.item
+    out = Outcome(item.id, item.title, item.points, seed=ctx.seed, command=prep.command, item_dir=str(prep.dir))
+    ctx.corpora.directory(ctx.rubric.corpora[item.corpus])
+    expected = ctx.corpora.expected(prep.data, prep.settings, retime=2 if item.kind == "speed" else 0)
+    log.info("item %s: %s", item.id, prep.command)
+    done = runner.run([sys.executable, *prep.argv[1:]], REPO, prep.dir / "client.log",
+                      item.timeout_s * ctx.timeout_scale)
+    out.duration_s = round(done.duration_s, 2)
+    record = judge(ctx, prep, done, expected.table, out)
+    if item.kind == "speed" and not out.reasons:
+        judge_speed(item, record, expected.serial_s, out)
+    if out.reasons:
+        out.logs = collect_logs(prep, record, ctx.rubric.log_tail_lines)
+        out.timeline = render_timeline(prep, record)
+    else:
+        out.status, out.points = "pass", item.points
+    return out
