@@ -68,12 +68,14 @@ class Worker:
     # -- reading -----------------------------------------------------------
     def steal(self, count: int) -> list[Item]:
         """Claim entries idle longer than the claim timeout (their worker likely died)."""
+        # BEGIN SOLUTION: XAUTOCLAIM up to `count` entries idle > claim_timeout_s, keep the cursor, return Items
         min_idle = int(self.settings.claim_timeout_s * 1000)
         reply = self.conn.xautoclaim(
             self.keys.files, self.keys.group, self.consumer, min_idle, self.claim_cursor, count=count
         )
         self.claim_cursor = reply[0]
         items = self._items(reply[1])
+        # END SOLUTION
         if items:
             log.info("%s stole %s", self.consumer, [i.entry_id for i in items])
             trace.event(trace.STEAL, ids=[i.entry_id for i in items])
@@ -121,6 +123,7 @@ class Worker:
 
     def commit(self, batch: list[Item]) -> int:
         """Commit `batch`; entries no longer pending are dropped. Returns files applied."""
+        # BEGIN SOLUTION: FCALL wc_commit with the batch's ids and merged counts; retry without ids it says are gone
         while batch:
             merged: Counter = Counter()
             args: list = [self.keys.group, len(batch)]
@@ -139,16 +142,19 @@ class Worker:
             trace.event(trace.DROPPED, ids=sorted(gone))
             batch = [i for i in batch if i.entry_id not in gone]
         return 0
+        # END SOLUTION
 
     # -- termination -------------------------------------------------------
     def job_done(self) -> bool:
         """Every entry delivered (group cursor at the last entry) and none pending."""
+        # BEGIN SOLUTION: XINFO GROUPS: last-delivered-id equals meta last_id and pending is 0
         if self.last_id is None:
             self.last_id = self.conn.hget(self.keys.meta, "last_id")
         for group in self.conn.xinfo_groups(self.keys.files):
             if group["name"] == self.keys.group:
                 return group["pending"] == 0 and group["last-delivered-id"] == self.last_id
         return False
+        # END SOLUTION
 
     # -- main loop -----------------------------------------------------------
     def step(self) -> bool:

@@ -225,10 +225,10 @@ def _die_with_pytest() -> None:  # in the child between fork and exec
 
 
 def start_client(args: list[str], *, cwd: str | os.PathLike | None = None,
-                 env: Mapping[str, str] | None = None) -> subprocess.Popen:
-    """Start client.py in the background (own process group), tagged."""
+                 env: Mapping[str, str] | None = None, client: Path = CLIENT) -> subprocess.Popen:
+    """Start client.py (ours, or another copy's) in the background (own process group), tagged."""
     return subprocess.Popen(
-        [sys.executable, str(CLIENT), *map(str, args)],
+        [sys.executable, str(client), *map(str, args)],
         cwd=cwd, env=_client_env(env), stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         encoding="utf-8", errors="replace", start_new_session=True, preexec_fn=_die_with_pytest,
@@ -258,9 +258,9 @@ def stop_client(proc: subprocess.Popen, timeout: float) -> tuple[str, str]:
 
 
 def run_client(args: list[str], *, cwd: str | os.PathLike | None = None, timeout: float = 120,
-               env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess:
+               env: Mapping[str, str] | None = None, client: Path = CLIENT) -> subprocess.CompletedProcess:
     """Run `python client.py *args` to completion, tagged, capturing text output."""
-    proc = start_client(args, cwd=cwd, env=env)
+    proc = start_client(args, cwd=cwd, env=env, client=client)
     out, err = stop_client(proc, timeout)
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 

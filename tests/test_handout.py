@@ -1,0 +1,69 @@
+"""The student handout: solution regions become 'not implemented' stubs, every
+other file is copied unchanged, the copy imports, its stubbed parts fail with a
+clear NotImplementedError (not an import error), and the reference passes."""
+from __future__ import annotations
+
+import filecmp
+import subprocess
+import sys
+
+import pytest
+
+from support import REPO, assert_same_table, describe, read_output, run_client, serial, write_config
+
+sys.path.insert(0, str(REPO / "tests"))
+import handout  # noqa: E402
+
+MODULES = "client, worker, myrds, message, coordinator.phases, mapper.mapper, reducer.reducer, wordcount.cli"
+
+
+@pytest.fixture(scope="module")
+def student_copy(tmp_path_factory):
+    out = tmp_path_factory.mktemp("handout") / "copy"
+    result = subprocess.run([sys.executable, str(REPO / "tests" / "handout.py"), str(out)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return out, result.stdout
+
+
+def test_marked_parts_are_stubbed_and_the_rest_is_identical(student_copy):
+    out, listing = student_copy
+    assert "worker.py" in listing and "lua/wordcount.lua" in listing, listing
+    stubbed = {line.split(" in ", 1)[1] for line in listing.splitlines() if line.startswith("stubbed")}
+    for src in handout.source_files(REPO):
+        rel = src.relative_to(REPO)
+        if str(rel) not in stubbed:
+            assert filecmp.cmp(src, out / rel, shallow=False), f"{rel} differs in the handout"
+    text = (out / "worker.py").read_text(encoding="utf-8")
+    assert "raise NotImplementedError(" in text and "xautoclaim(" not in text
+
+
+def test_handout_imports(student_copy):
+    out, _ = student_copy
+    result = subprocess.run([sys.executable, "-c", f"import {MODULES}"], cwd=out,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+
+
+def test_stubbed_job_fails_with_not_implemented(student_copy, tmp_run, corpus):
+    out, _ = student_copy
+    config = write_config(tmp_run, workers=1, max_replacements=0)
+    result = run_client(["--config", str(config), "--data", str(corpus)], cwd=tmp_run,
+                        client=out / "client.py", timeout=60)
+    assert result.returncode != 0, describe(result)
+    assert "NotImplementedError" in result.stderr, describe(result)
+    assert "Traceback" not in result.stderr and "ImportError" not in result.stderr
+
+
+def test_reference_passes_the_same_run(tmp_run, corpus):
+    config = write_config(tmp_run, workers=1)
+    result = run_client(["--config", str(config), "--data", str(corpus), "--output", "out.tsv"], cwd=tmp_run)
+    assert result.returncode == 0, describe(result)
+    assert_same_table(serial(corpus), read_output(tmp_run / "out.tsv"))
+
+
+def test_unbalanced_markers_are_refused():
+    with pytest.raises(handout.HandoutError):
+        handout.strip_solutions("x = 1\n# BEGIN SOLUTION: hint\ny = 2\n", "bad.py")
+    with pytest.raises(handout.HandoutError):
+        handout.strip_solutions("# END SOLUTION\n", "bad.py")
