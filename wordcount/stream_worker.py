@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import message as m
-from wordcount import checkpoint
+from wordcount import checkpoint, trace
 from wordcount.config import Settings, load_settings
 from wordcount.crash import CrashPlan
 
@@ -50,6 +50,7 @@ class CrashPoints:
             return
         self.point = None
         if self.hang:
+            trace.event(trace.CRASH, point=f"{point}=hang")
             log.warning("crash point %s reached: hanging (SIGSTOP)", point)
             os.kill(os.getpid(), signal.SIGSTOP)
             return
@@ -202,6 +203,7 @@ class StreamWorker:
     def save_checkpoint(self, checkpoint_id: int, final: bool, completed_id: int, state: dict) -> None:
         """Write our file, then forget files older than the last completed checkpoint."""
         checkpoint.write(self.checkpoint_dir, self.id, checkpoint_id, {**state, "final": final})
+        trace.event(trace.SNAPSHOT_WRITTEN, cp=checkpoint_id)
         self.last_cp_id, self.last_final = checkpoint_id, final
         checkpoint.prune(self.checkpoint_dir, self.id, keep=completed_id)
 
@@ -234,9 +236,12 @@ def run_worker(cls: type[StreamWorker], args: argparse.Namespace) -> int:
     """Entry point body shared by `python -m mapper` and `python -m reducer`."""
     settings = load_settings(args.settings)
     setup_logging(args, settings)
+    trace.event(trace.START)
     worker = cls(args, settings)
     try:
-        return worker.run()  # type: ignore[attr-defined]
+        code = worker.run()  # type: ignore[attr-defined]
     finally:
         worker.close()
+    trace.event(trace.EXIT, code=code)
+    return code
 

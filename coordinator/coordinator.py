@@ -1,0 +1,272 @@
+"""The coordinator process: runs the phase machine against real sockets,
+processes and clocks.
+
+Threads:
+* receiver -- blocks on the UDP socket, decodes datagrams (malformed ones are
+  logged and dropped) and puts them on the event queue;
+* main -- the only thread that touches coordinator state: it takes events
+  from the queue (waiting at most TICK_S), feeds them, the exits of worker
+  processes and a Tick with the monotonic time to `phases.step`, and carries
+  out the actions: sends (the sender), restarts (the supervisor; spawning
+  from this long-lived thread keeps PDEATHSIG meaningful), finishing. The
+  Tick is the health monitor: a worker whose heartbeat deadline passed is
+  failed by the phase machine. Crash injection and the status line for the
+  launcher (JSON lines on stdout) happen here too.
+
+Startup: reducers first; each says hello with the TCP port it listens on
+(the configured one, or the one it picked for 0); then mappers, which get
+those ports on their command line. A replacement reducer rebinds its port.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import socket
+import sys
+import threading
+import time
+
+import message as m
+from coordinator import phases
+from coordinator.chaos import KillSchedule, worker_ids
+from coordinator.phases import Finish, Phase, Received, Restart, Send, Tick, WorkerExited
+from coordinator.recoveries import RecoveryLog
+from coordinator.spec import JobSpec
+from coordinator.supervisor import Supervisor
+from wordcount import checkpoint, trace
+from wordcount.config import Settings
+from wordcount.errors import JobFailed, UserError
+
+log = logging.getLogger("coordinator")
+TICK_S = 0.05  # longest wait for an event: bounds timer and exit-detection latency
+STATUS_EVERY_S = 0.2
+STARTUP_TIMEOUT_S = 30.0
+
+
+def bind_udp(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if port:
+            raise UserError(f"stream.coordinator_port {port} is in use; pick another or use 0") from None
+        raise UserError(f"cannot bind a UDP socket on stream.host {host!r}: {exc.strerror}") from None
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
+    sock.settimeout(0.5)
+    return sock
+
+
+class Coordinator:
+    def __init__(self, spec: JobSpec, settings: Settings) -> None:
+        self.spec = spec
+        self.settings = settings
+        st = settings.stream
+        self.timing = phases.Timing(st.checkpoint_interval_s, st.heartbeat_timeout_s, st.resend_timeout_s)
+        self.sock = bind_udp(st.host, st.coordinator_port)
+        self.events: queue.Queue = queue.Queue()
+        self.stopping = threading.Event()
+        self.addresses: dict[str, tuple[str, int]] = {}
+        self.sup = Supervisor(spec, settings, self.sock.getsockname())
+        self.t0 = time.monotonic()
+        self.recoveries = RecoveryLog(self.t0)
+        self.state: phases.State | None = None
+        self.finish: Finish | None = None
+        self.chaos: KillSchedule | None = None
+        self.victims: list[str] = []
+        self._last_status = (0.0, None)
+
+    # -- receiver thread -------------------------------------------------------------
+    def _receive(self) -> None:
+        m.receive_udp(self.sock, self.stopping, lambda msg, addr: self.events.put((msg, addr)), log)
+
+    # -- sender --------------------------------------------------------------------------
+    def send(self, wid: str, msg: m.Message) -> None:
+        addr = self.addresses.get(wid)
+        if addr is None:
+            log.debug("no address for %s yet; %s not sent (it is repeated later)", wid, msg.TYPE)
+            return
+        try:
+            m.send_udp(self.sock, msg, addr)
+        except OSError as exc:
+            log.warning("cannot send %s to %s: %s", msg.TYPE, wid, exc)
+
+    def note_sender(self, msg: m.Message, addr: tuple[str, int]) -> None:
+        """Learn a worker's address from its current incarnation's hello or heartbeat."""
+        if isinstance(msg, (m.Hello, m.Heartbeat)) and msg.incarnation == self.sup.incarnation.get(msg.sender):
+            self.addresses[msg.sender] = addr
+            if isinstance(msg, m.Hello) and msg.sender.startswith("reducer") and msg.port:
+                self.sup.reducer_ports[int(msg.sender.rsplit("-", 1)[1])] = msg.port
+
+    # -- main thread ---------------------------------------------------------------------
+    def run(self) -> dict:
+        threading.Thread(target=self._receive, name="receiver", daemon=True).start()
+        try:
+            self.startup()
+            self.loop()
+            self.shutdown_workers()
+        finally:
+            self.stopping.set()
+            self.sup.stop_all()
+        return self.result()
+
+    def startup(self) -> None:
+        """Reducers, their ports, then mappers; then the phase machine starts."""
+        reducers = [w for w in worker_ids(self.spec.mappers, self.spec.reducers) if w.startswith("reducer")]
+        for wid in reducers:
+            self.sup.start(wid, 0)
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while not all(w in self.addresses for w in reducers) or 0 in self.sup.reducer_ports:
+            for wid, _ in self.sup.exited():
+                raise JobFailed(f"{wid} exited while starting; see {self.spec.run_path}/logs/{wid}.0.log")
+            if time.monotonic() > deadline:
+                raise JobFailed(f"reducers did not report within {STARTUP_TIMEOUT_S:.0f}s; see "
+                                f"{self.spec.run_path}/logs")
+            try:
+                msg, addr = self.events.get(timeout=TICK_S)
+            except queue.Empty:
+                continue
+            self.note_sender(msg, addr)
+        for i in range(self.spec.mappers):
+            self.sup.start(f"mapper-{i}", 0)
+        now = time.monotonic()
+        self.state = phases.initial_state(self.timing, self.spec.mappers, self.spec.reducers, now,
+                                          registered=reducers)
+        if self.spec.kill_spec:
+            self.chaos = KillSchedule(self.spec.kill_spec, worker_ids(self.spec.mappers, self.spec.reducers), now)
+        log.info("all workers started; ports %s", self.sup.reducer_ports)
+
+    def loop(self) -> None:
+        while self.finish is None:
+            batch = self._next_events()
+            now = time.monotonic()
+            for msg, addr in batch:
+                self.note_sender(msg, addr)
+                self.feed(Received(msg, now), now)
+            for wid, inc in self.sup.exited():
+                self.feed(WorkerExited(wid, inc, now), now)
+            self.feed(Tick(now), now)
+            self.inject_failures(now)
+            self.emit_status(now)
+
+    def _next_events(self) -> list:
+        try:
+            batch = [self.events.get(timeout=TICK_S)]
+        except queue.Empty:
+            return []
+        while len(batch) < 1000:
+            try:
+                batch.append(self.events.get_nowait())
+            except queue.Empty:
+                break
+        return batch
+
+    def feed(self, event: phases.Event, now: float) -> None:
+        if self.finish is not None:
+            return
+        before = self.state
+        self.state, actions = phases.step(self.state, event)
+        for action in actions:
+            if isinstance(action, Send):
+                self.send(action.to, action.msg)
+            elif isinstance(action, Restart):
+                self.addresses.pop(action.worker, None)
+                if self.sup.running(action.worker):
+                    trace.event(trace.HEARTBEAT_MISSED, target=action.worker)
+                cause = self.sup.restart(action.worker, action.incarnation)
+                log.warning("%s failed (%s); recovery %d to checkpoint %d", action.worker, cause,
+                            self.state.recovery_id, self.state.completed_id)
+                self.recoveries.failed(action.worker, cause, now, self.state.recovery_id)
+            elif isinstance(action, Finish):
+                self.finish = action
+        if before is not None:
+            trace_step(before, self.state, event)
+        if before is not None and before.phase != self.state.phase:
+            log.info("phase %s -> %s (recovery %d, completed checkpoint %d)", before.phase.name,
+                     self.state.phase.name, self.state.recovery_id, self.state.completed_id)
+        self.recoveries.observe(self.state, now)
+
+    def inject_failures(self, now: float) -> None:
+        """--kill: SIGKILL the chosen workers when due, only while work is pending."""
+        if self.chaos is None or self.state is None or self.state.phase == Phase.EXITING:
+            return
+        if not self.victims and self.chaos.due(now):
+            self.victims = self.chaos.victims()
+        if self.victims and all(self.sup.running(w) for w in self.victims):
+            for wid in self.victims:
+                self.sup.kill(wid)
+                self.recoveries.killed(wid, now)
+            self.victims = []
+            self.chaos.done_one(now)
+
+    # -- the end -----------------------------------------------------------------------------
+    def shutdown_workers(self) -> None:
+        """Exit was sent with the last transition; repeat it until everyone has gone."""
+        deadline = time.monotonic() + max(5.0, 3 * self.timing.resend_timeout_s)
+        next_resend = time.monotonic() + self.timing.resend_timeout_s
+        while any(self.sup.running(w) for w in self.sup.procs) and time.monotonic() < deadline:
+            try:
+                self.events.get(timeout=TICK_S)
+            except queue.Empty:
+                pass
+            if time.monotonic() >= next_resend:
+                for wid in self.sup.procs:
+                    if self.sup.running(wid):
+                        self.send(wid, m.Exit(m.COORDINATOR))
+                next_resend = time.monotonic() + self.timing.resend_timeout_s
+
+    def result(self) -> dict:
+        assert self.finish is not None and self.state is not None
+        if self.finish.ok:  # only the final checkpoint is needed any more
+            for wid in self.sup.procs:
+                checkpoint.prune(self.spec.checkpoint_dir, wid, keep=self.finish.final_checkpoint_id,
+                                 older_only=False)
+        return {"ok": self.finish.ok, "reason": self.finish.reason,
+                "final_checkpoint_id": self.finish.final_checkpoint_id,
+                "checkpoints_completed": self.state.checkpoints_completed,
+                "recovery_id": self.state.recovery_id,
+                "recoveries": self.recoveries.to_json(),
+                "kills": self.chaos.fired if self.chaos else 0}
+
+    # -- status for the launcher ------------------------------------------------------------------
+    def emit_status(self, now: float, force: bool = False) -> None:
+        st = self.state
+        assert st is not None
+        last_time, last_phase = self._last_status
+        if not force and now - last_time < STATUS_EVERY_S and st.phase == last_phase:
+            return
+        self._last_status = (now, st.phase)
+        workers = {w.id: ("dead" if not self.sup.running(w.id) else "up" if w.registered else "starting")
+                   for w in st.workers}
+        emit({"status": {"phase": st.phase.name, "completed": st.completed_id, "recovery": st.recovery_id,
+                         "workers": workers, "files_done": st.files_done, "files_total": self.spec.total_files,
+                         "checkpoints": st.checkpoints_completed}})
+
+
+def _pending_checkpoint(state: phases.State) -> int | None:
+    in_cp = state.phase in (Phase.CP, Phase.LAST_CP)
+    return state.pending.checkpoint_id if in_cp and state.pending is not None else None
+
+
+def trace_step(before: phases.State, after: phases.State, event: phases.Event) -> None:
+    """Trace events (wordcount/trace.py vocabulary) for what one step changed."""
+    if isinstance(event, Received) and isinstance(event.msg, (m.CheckpointAck, m.LastCheckpointAck, m.RecoveryAck)):
+        trace.event(trace.ACK, cp=event.msg.checkpoint_id, kind=event.msg.TYPE, src=event.msg.sender)
+    was, now = _pending_checkpoint(before), _pending_checkpoint(after)
+    if now is not None and now != was:
+        trace.event(trace.CHECKPOINT_SENT, cp=now, final=after.pending.final)  # type: ignore[union-attr]
+    if after.completed_id != before.completed_id:
+        trace.event(trace.CHECKPOINT_COMPLETE, cp=after.completed_id)
+    elif was is not None and now != was:
+        trace.event(trace.CHECKPOINT_ABORTED, cp=was)
+    if after.recovery_id != before.recovery_id:
+        trace.event(trace.RECOVERY_STARTED, rid=after.recovery_id, cp=after.completed_id)
+    if before.phase == Phase.RECOVER_MAPPER and after.phase != before.phase and after.phase != Phase.RECOVER_REDUCER:
+        trace.event(trace.RECOVERY_DONE, rid=after.recovery_id)
+
+
+def emit(obj: dict) -> None:
+    """One JSON line to the launcher (stdout is a pipe it reads)."""
+    sys.stdout.write(json.dumps(obj) + "\n")
+    sys.stdout.flush()

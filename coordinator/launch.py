@@ -1,0 +1,289 @@
+"""`python client.py stream ...`: the streaming job (Lab 2) from the command line.
+
+Validates flags and settings, puts the input files into one Redis stream per
+mapper, starts the coordinator process (which starts the reducers and the
+mappers), shows its status line, and at the end reads the reducers' final
+checkpoints into the word table and reports exactly like the batch job.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import select
+import socket
+import subprocess
+import sys
+import time
+from typing import Sequence
+
+import redis
+
+import myrds
+from coordinator.chaos import MAPPER_POINTS, REDUCER_POINTS, parse_crash, parse_kill
+from coordinator.spec import JobSpec
+from wordcount import checkpoint, parts, procs, trace
+from wordcount.cli import add_common_arguments, report, settings_and_inputs, write_record
+from wordcount.config import Settings, StreamSettings, to_json
+from wordcount.errors import JobFailed, UserError
+from wordcount.inputs import InputFile
+from wordcount.keys import JobKeys, new_job_id
+from wordcount.progress import Progress
+
+log = logging.getLogger("client")
+
+EPILOG = f"""\
+crash injection:
+  --kill WHO --every S [--seed N] [--kill-count K]
+      SIGKILL workers every S seconds while work is pending (the first kill S
+      seconds after all workers started). WHO: a worker id (mapper-0,
+      reducer-1, ...), several ids joined by commas (killed together), or
+      mapper, reducer, any (one at random, chosen with --seed) or all.
+      --kill-count K stops after K kills.
+  --crash WORKER:POINT[=hang]
+      make WORKER's first incarnation die (or, with =hang, freeze so that only
+      its missing heartbeats reveal it) at POINT. Repeatable.
+      mapper points:  {', '.join(MAPPER_POINTS)}
+      reducer points: {', '.join(REDUCER_POINTS)}
+
+every kill is reported under "recoveries" in the run record (--record FILE).
+"""
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="client.py stream", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Count every word of the input files with M mapper and R reducer processes that "
+        "take Flink-style aligned checkpoints and recover from worker crashes. See docs/lab2.md.")
+    add_common_arguments(parser)
+    parser.add_argument("--mappers", type=int, metavar="M", help="number of mapper processes (default 2)")
+    parser.add_argument("--reducers", type=int, metavar="R", help="number of reducer processes (default 2)")
+    parser.add_argument("--checkpoint-interval", type=float, metavar="S",
+                        help="seconds between checkpoints; 0 = only the final one (default 0.5)")
+    parser.add_argument("--kill", metavar="WHO", help="SIGKILL workers periodically (see below)")
+    parser.add_argument("--every", type=float, metavar="S", help="seconds between kills")
+    parser.add_argument("--seed", type=int, metavar="N", help="random seed of the kill schedule (default 0)")
+    parser.add_argument("--kill-count", type=int, metavar="K", help="stop after K kills")
+    parser.add_argument("--crash", action="append", default=[], metavar="WORKER:POINT",
+                        help="crash point for one worker's first incarnation (see below)")
+    parser.add_argument("--throttle", type=float, default=0.0, metavar="S",
+                        help="mappers pause S seconds after each file, so that small inputs last long "
+                        "enough for crash tests and demos")
+    return parser.parse_args(argv)
+
+
+def overrides(args: argparse.Namespace) -> dict:
+    return {"stream.mappers": args.mappers, "stream.reducers": args.reducers,
+            "stream.checkpoint_interval_s": args.checkpoint_interval}
+
+
+# -- checks before anything starts --------------------------------------------------
+def check_ports(st: StreamSettings) -> None:
+    """Configured ports must be free now; 0 means the process picks one."""
+    if st.coordinator_port and _udp_in_use(st.host, st.coordinator_port):
+        raise UserError(f"stream.coordinator_port {st.coordinator_port} is in use; pick another or use 0")
+    ports = list(st.reducer_ports)
+    if ports and len(ports) != st.reducers:
+        raise UserError(f"stream.reducer_ports has {len(ports)} entries for {st.reducers} reducers; "
+                        "give one per reducer, or [] to pick free ports")
+    for i, port in enumerate(ports):
+        if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port < 65536:
+            raise UserError(f"stream.reducer_ports[{i}] must be a port number (got {port!r})")
+        if port and (ports.count(port) > 1 or tcp_port_taken(st.host, port)):
+            raise UserError(f"stream.reducer_ports[{i}] {port} is in use; pick another or use 0")
+
+
+def tcp_port_taken(host: str, port: int) -> bool:
+    """True if a socket is bound to (host, port). Binds with SO_REUSEADDR, as a
+    reducer does, so connections of an earlier run lingering in TIME_WAIT do not count."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def _udp_in_use(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+# -- job setup ------------------------------------------------------------------------
+def assign(inputs: list[InputFile], mappers: int) -> list[list[InputFile]]:
+    """Largest files first, each to the mapper with the fewest bytes so far."""
+    shares: list[list[InputFile]] = [[] for _ in range(mappers)]
+    load = [0] * mappers
+    for f in sorted(inputs, key=lambda f: (-f.size, f.path)):
+        k = load.index(min(load))
+        shares[k].append(f)
+        load[k] += f.size
+    return shares
+
+
+def enqueue(conn: redis.Redis, keys: JobKeys, inputs: list[InputFile], mappers: int) -> None:
+    pipe = conn.pipeline(transaction=True)
+    for idx, share in enumerate(assign(inputs, mappers)):
+        for f in sorted(share, key=lambda f: f.path):
+            pipe.xadd(keys.mapper_stream(idx), {"path": f.path, "size": f.size})
+    pipe.execute()
+
+
+def write_spec(args: argparse.Namespace, settings: Settings, keys: JobKeys, run_path: str,
+               inputs: list[InputFile]) -> str:
+    st = settings.stream
+    settings_path = os.path.join(run_path, "settings.json")
+    with open(settings_path, "w", encoding="utf-8") as fh:
+        fh.write(to_json(settings))
+    cp_dir = os.path.join(st.checkpoint_dir, keys.job) if st.checkpoint_dir else os.path.join(run_path, "checkpoints")
+    kill = parse_kill(args.kill, args.every, args.seed, args.kill_count, st.mappers, st.reducers)
+    spec = JobSpec(job=keys.job, run_path=run_path, settings_path=settings_path,
+                   checkpoint_dir=os.path.abspath(cp_dir), mappers=st.mappers, reducers=st.reducers,
+                   total_files=len(inputs), throttle_s=args.throttle,
+                   crash=parse_crash(args.crash, st.mappers, st.reducers),
+                   kill=kill.to_json() if kill else None)
+    path = os.path.join(run_path, "stream-job.json")
+    spec.save(path)
+    return path
+
+
+# -- watching the coordinator ------------------------------------------------------------------
+def watch(proc: subprocess.Popen) -> dict:
+    """Show the coordinator's status lines until it exits; return its result."""
+    bar = Progress()
+    result: dict | None = None
+    last: dict = {}
+    buf = b""
+    fd = proc.stdout.fileno()  # type: ignore[union-attr]
+    try:
+        while True:
+            ready, _, _ = select.select([fd], [], [], 1.0)
+            if not ready:
+                continue
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            buf += chunk
+            *lines, buf = buf.split(b"\n")
+            for line in lines:
+                try:
+                    doc = json.loads(line)
+                except json.JSONDecodeError:
+                    log.debug("ignored a non-JSON line from the coordinator: %r", line[:200])
+                    continue
+                if "status" in doc:
+                    last = show(bar, doc["status"], last)
+                elif "result" in doc:
+                    result = doc["result"]
+    finally:
+        bar.close()
+    proc.wait()
+    if result is None:
+        raise JobFailed(f"the coordinator exited with status {proc.returncode} without a result")
+    return result
+
+
+def show(bar: Progress, st: dict, last: dict) -> dict:
+    """Redraw the status line; log phase and recovery changes (visible without a TTY)."""
+    workers = " ".join(f"{w[0]}{w.rsplit('-', 1)[1]}:{s}" for w, s in st["workers"].items())
+    bar.show(st["files_done"], st["files_total"],
+             f"{st['phase']:<15} cp {st['completed']} rec {st['recovery']} | {workers} | "
+             f"{st['files_done']}/{st['files_total']} files")
+    if (st["phase"], st["recovery"]) != (last.get("phase"), last.get("recovery")):
+        log.info("phase %s, last completed checkpoint %d, recovery id %d; %s", st["phase"], st["completed"],
+                 st["recovery"], workers)
+    return st
+
+
+def gather(spec: JobSpec, final_id: int) -> tuple[dict[str, int], list[str]]:
+    """The table from the reducers' final snapshots; warnings from the mappers'."""
+    table: dict[str, int] = {}
+    warnings: set[str] = set()
+    try:
+        for i in range(spec.reducers):
+            state = checkpoint.read(spec.checkpoint_dir, f"reducer-{i}", final_id)
+            if not state.get("final"):
+                raise JobFailed(f"checkpoint {final_id} of reducer-{i} is not a final checkpoint")
+            for word, n in state["counts"].items():
+                table[word] = table.get(word, 0) + n
+        for i in range(spec.mappers):
+            warnings.update(checkpoint.read(spec.checkpoint_dir, f"mapper-{i}", final_id)["warnings"])
+    except checkpoint.CheckpointError as exc:
+        raise JobFailed(f"cannot read the final result: {exc}") from None
+    return table, sorted(warnings)
+
+
+# -- entry point -----------------------------------------------------------------------------
+def stream_main(argv: Sequence[str]) -> int:
+    args = parse_args(argv)
+    settings, inputs = settings_and_inputs(args, overrides(args))
+    st = settings.stream
+    parse_kill(args.kill, args.every, args.seed, args.kill_count, st.mappers, st.reducers)
+    parse_crash(args.crash, st.mappers, st.reducers)
+    if args.throttle < 0:
+        raise UserError("--throttle must be >= 0")
+    check_ports(st)
+    keys = JobKeys(new_job_id())
+    run_path = os.path.abspath(os.path.join(settings.run_dir, keys.job))
+    os.makedirs(os.path.join(run_path, "logs"), exist_ok=True)
+    t0 = time.perf_counter()
+    trace.setup(os.path.join(run_path, "trace.jsonl"), "client")
+    trace.event(trace.RUN_START, job=keys.job, lab=2, mappers=st.mappers, reducers=st.reducers,
+                files=len(inputs), wall=time.time())
+    server, conn, url = myrds.open_server(settings.redis_url, run_path, parts.resolve(settings.parts, "lua"))
+    proc = None
+    try:
+        enqueue(conn, keys, inputs, st.mappers)
+        spec_path = write_spec(args, settings, keys, run_path, inputs)
+        spec = JobSpec.load(spec_path)
+        proc = start_coordinator(settings, spec_path, url, run_path)
+        result = watch(proc)
+        if not result["ok"]:
+            if result.get("user_error"):
+                raise UserError(result["reason"])
+            raise JobFailed(f"{result['reason']} (logs in {run_path}/logs)")
+        table, warnings = gather(spec, result["final_checkpoint_id"])
+        elapsed = time.perf_counter() - t0
+        trace.event(trace.JOB_DONE, elapsed_s=elapsed, checkpoints=result["checkpoints_completed"],
+                    recoveries=len(result["recoveries"]))
+        write_record({"job": keys.job, "kind": "stream", "elapsed_s": elapsed, "files": len(inputs),
+                      "bytes": sum(f.size for f in inputs), "mappers": st.mappers, "reducers": st.reducers,
+                      "checkpoint_interval_s": st.checkpoint_interval_s, "run_path": run_path,
+                      "trace": trace.path(),
+                      **{k: result[k] for k in ("checkpoints_completed", "recoveries", "kills",
+                                                "final_checkpoint_id", "recovery_id")}},
+                     run_path, args.record)
+    finally:
+        if proc is not None:
+            procs.stop(proc, grace=10.0)
+        _drop_streams(conn, keys, st.mappers)
+        if server:
+            server.stop()
+        trace.event(trace.RUN_END)
+    return report(table, inputs, settings, warnings, elapsed, args.verify)
+
+
+def start_coordinator(settings: Settings, spec_path: str, url: str, run_path: str) -> subprocess.Popen:
+    """The coordinator process (the reference, or a swapped-in part), its stdout a pipe to us."""
+    impl = parts.resolve(settings.parts, "coordinator")
+    env = {**os.environ, "WC_REDIS_URL": url, "PYTHONPATH": parts.pythonpath_for(impl),
+           **trace.child_env("coordinator")}
+    proc = procs.spawn([sys.executable, *parts.python_target(impl), "--spec", spec_path],
+                       log_path=os.path.join(run_path, "logs", "coordinator.log"), env=env,
+                       stdout=subprocess.PIPE)
+    trace.event(trace.SPAWN, target="coordinator", target_pid=proc.pid)
+    return proc
+
+
+def _drop_streams(conn: redis.Redis, keys: JobKeys, mappers: int) -> None:
+    """A shared server keeps nothing of a finished job."""
+    try:
+        conn.delete(*(keys.mapper_stream(i) for i in range(mappers)))
+    except redis.RedisError as exc:
+        log.debug("could not delete the job's streams: %s", exc)

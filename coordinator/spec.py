@@ -1,0 +1,35 @@
+"""The job description the launcher hands the coordinator process (a JSON file
+in the run directory), so the coordinator's command line stays short."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+from coordinator.chaos import KillSpec
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    job: str
+    run_path: str
+    settings_path: str
+    checkpoint_dir: str
+    mappers: int
+    reducers: int
+    total_files: int
+    throttle_s: float = 0.0
+    crash: dict = field(default_factory=dict)  # worker id -> crash point (first incarnation only)
+    kill: dict | None = None  # KillSpec fields, or None
+
+    @property
+    def kill_spec(self) -> KillSpec | None:
+        return KillSpec(**self.kill) if self.kill else None
+
+    def save(self, path: str) -> None:
+        with open(path, "w", encoding="utf-8") as fh:
+            json.dump(asdict(self), fh, indent=2, sort_keys=True)
+
+    @classmethod
+    def load(cls, path: str) -> "JobSpec":
+        with open(path, encoding="utf-8") as fh:
+            return cls(**json.load(fh))

@@ -1,0 +1,124 @@
+"""Starting, killing, reaping and replacing the worker processes.
+
+Only the coordinator's main thread calls into this class: PR_SET_PDEATHSIG
+ties each child to the thread that forked it, so every spawn must come from
+a thread that lives as long as the job. A replacement is started only after
+the process it replaces has been killed (if still running, e.g. hung) and
+reaped, so it can rebind the same port.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+from collections import Counter
+
+from coordinator.spec import JobSpec
+from wordcount import parts, procs, trace
+from wordcount.config import Settings
+from wordcount.crash import CRASH_EXIT
+from wordcount.errors import JobFailed
+
+log = logging.getLogger("coordinator")
+
+
+class Supervisor:
+    def __init__(self, spec: JobSpec, settings: Settings, coordinator_addr: tuple[str, int]) -> None:
+        self.spec = spec
+        self.settings = settings
+        self.coordinator = f"{coordinator_addr[0]}:{coordinator_addr[1]}"
+        configured = list(settings.stream.reducer_ports) or [0] * spec.reducers
+        self.reducer_ports: list[int] = configured  # 0 until the reducer reports the port it picked
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.incarnation: dict[str, int] = {}
+        self.reported: set[tuple[str, int]] = set()  # exits already handed to the phase machine
+        self.chaos_killed: set[str] = set()
+        self.unexpected: Counter[str] = Counter()
+
+    # -- starting ---------------------------------------------------------------------
+    def argv(self, wid: str, incarnation: int) -> list[str]:
+        kind = wid.rsplit("-", 1)[0]
+        target = parts.python_target(parts.resolve(self.settings.parts, kind))
+        args = ["--id", wid, "--incarnation", str(incarnation), "--settings", self.spec.settings_path,
+                "--coordinator", self.coordinator, "--checkpoint-dir", self.spec.checkpoint_dir]
+        if kind == "mapper":
+            host = self.settings.stream.host
+            args += ["--job", self.spec.job, "--throttle", str(self.spec.throttle_s),
+                     "--reducers", ",".join(f"{host}:{p}" for p in self.reducer_ports)]
+        else:
+            idx = int(wid.rsplit("-", 1)[1])
+            args += ["--port", str(self.reducer_ports[idx]), "--mappers", str(self.spec.mappers)]
+        crash = self.spec.crash.get(wid)
+        if crash and incarnation == 0:  # fires once per worker id: replacements never get it
+            args += ["--crash", crash]
+        return [sys.executable, *target, *args]
+
+    def start(self, wid: str, incarnation: int) -> None:
+        """Start `wid` (the reference, or the swapped-in part of its kind)."""
+        impl = parts.resolve(self.settings.parts, wid.rsplit("-", 1)[0])
+        env = {**os.environ, "PYTHONPATH": parts.pythonpath_for(impl), **trace.child_env(wid)}
+        log_path = os.path.join(self.spec.run_path, "logs", f"{wid}.{incarnation}.log")
+        proc = self.procs[wid] = procs.spawn(self.argv(wid, incarnation), log_path=log_path, env=env)
+        self.incarnation[wid] = incarnation
+        trace.event(trace.SPAWN, target=wid, target_pid=proc.pid)
+        if incarnation:
+            trace.event(trace.WORKER_RESTARTED, target=wid, target_pid=proc.pid)
+        log.info("started %s incarnation %d (pid %d)", wid, incarnation, proc.pid)
+
+    def restart(self, wid: str, incarnation: int) -> str:
+        """Kill (if running) and reap the current process, start `incarnation`;
+        returns why the old one went ("killed", "crash", "hung" or "exit N")."""
+        cause = self._reap(wid)
+        if cause not in ("killed", "crash"):
+            self.unexpected[wid] += 1
+            if self.unexpected[wid] > self.settings.max_replacements:
+                raise JobFailed(f"{wid} failed {self.unexpected[wid]} times ({cause}); see "
+                                f"{self.spec.run_path}/logs/{wid}.*.log (max_replacements="
+                                f"{self.settings.max_replacements})")
+        self.start(wid, incarnation)
+        return cause
+
+    def _reap(self, wid: str) -> str:
+        proc = self.procs[wid]
+        hung = proc.poll() is None
+        if hung:
+            trace.event(trace.KILL, target=wid, target_pid=proc.pid)
+            procs.kill(proc, signal.SIGKILL)
+        status = proc.wait()
+        trace.event(trace.EXIT, target=wid, target_pid=proc.pid, status=status)
+        if wid in self.chaos_killed:
+            self.chaos_killed.discard(wid)
+            return "killed"
+        if hung:
+            return "hung"
+        return "crash" if status == CRASH_EXIT else f"exit {status}"
+
+    # -- watching ------------------------------------------------------------------------
+    def exited(self) -> list[tuple[str, int]]:
+        """(id, incarnation) of processes that ended since the last call."""
+        out = []
+        for wid, proc in self.procs.items():
+            key = (wid, self.incarnation[wid])
+            if key not in self.reported and proc.poll() is not None:
+                self.reported.add(key)
+                out.append(key)
+        return out
+
+    def running(self, wid: str) -> bool:
+        proc = self.procs.get(wid)
+        return proc is not None and proc.poll() is None
+
+    def kill(self, wid: str) -> None:
+        """SIGKILL for crash injection; the exit is then noticed like any other."""
+        self.chaos_killed.add(wid)
+        trace.event(trace.KILL, target=wid, target_pid=self.procs[wid].pid)
+        procs.kill(self.procs[wid], signal.SIGKILL)
+        log.warning("chaos: SIGKILL %s (pid %d)", wid, self.procs[wid].pid)
+
+    def stop_all(self) -> None:
+        for wid, proc in self.procs.items():
+            if (wid, self.incarnation[wid]) not in self.reported:
+                status = procs.stop(proc, grace=1.0)
+                trace.event(trace.EXIT, target=wid, target_pid=proc.pid, status=status)

@@ -1,0 +1,201 @@
+"""A mapper of the streaming job: counts the files named in its Redis stream and
+sends each reducer its share of every file's counts over a persistent TCP
+connection.
+
+Threads: the heartbeat thread and the coordinator listener (see
+wordcount/stream_worker.py) only queue commands; the main thread is the
+command handler: it executes queued commands first (checkpoint, recovery,
+exit) and, when there are none, processes the next stream entry.
+
+State (checkpointed on a marker, before the marker is forwarded):
+  cursor    id of the last stream entry fully sent (XRANGE resumes after it)
+  position  number of entries processed, for progress
+  warnings  files that needed UTF-8 replacement characters
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import socket
+import time
+import zlib
+from collections import deque
+from typing import Sequence
+
+import redis
+
+import message as m
+from wordcount import trace
+from wordcount.keys import JobKeys
+from wordcount.stream_worker import StreamWorker, common_arguments, parse_address, run_worker
+from wordcount.tokenize import count_file
+
+log = logging.getLogger("mapper")
+START = "0-0"  # cursor before the first entry
+FETCH = 16  # stream entries fetched per XRANGE
+IDLE_WAIT_S = 0.5  # how long to block for a command when there is no work
+
+
+def partition(word: str, reducers: int) -> int:
+    """The reducer that owns `word`: the same in every process and run (unlike hash())."""
+    return zlib.crc32(word.encode("utf-8", "surrogatepass")) % reducers
+
+
+class Outputs:
+    """One persistent TCP connection per reducer.
+
+    A failed connect or send means that reducer died (a live reducer listens
+    until it is told to exit), so a recovery that rolls this mapper back is
+    bound to follow; until then the channel is marked broken and the mapper
+    pauses instead of reading on.
+    """
+
+    def __init__(self, addresses: list[tuple[str, int]]) -> None:
+        self.addresses = addresses
+        self.socks: list[socket.socket | None] = [None] * len(addresses)
+        self.broken = False
+
+    def send(self, idx: int, msg: m.Message) -> None:
+        if self.broken:
+            return
+        try:
+            sock = self.socks[idx] or self._connect(idx)
+            sock.sendall(m.encode(msg))
+        except OSError as exc:
+            log.warning("channel to reducer-%d failed (%s); pausing until recovery", idx, exc)
+            self.broken = True
+
+    def _connect(self, idx: int) -> socket.socket:
+        sock = socket.create_connection(self.addresses[idx], timeout=5.0)
+        sock.settimeout(None)  # sends block: alignment back-pressure is expected
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.socks[idx] = sock
+        return sock
+
+    def reset(self) -> None:
+        """Close every connection (a recovery starts on fresh ones)."""
+        for sock in self.socks:
+            if sock is not None:
+                sock.close()
+        self.socks = [None] * len(self.addresses)
+        self.broken = False
+
+
+class Mapper(StreamWorker):
+    def __init__(self, args: argparse.Namespace, settings=None) -> None:
+        super().__init__(args, settings)
+        self.stream = JobKeys(args.job).mapper_stream(self.index)
+        self.redis = redis.Redis.from_url(os.environ["WC_REDIS_URL"], decode_responses=True,
+                                          socket_timeout=30, socket_connect_timeout=5)
+        self.outputs = Outputs([parse_address(a) for a in args.reducers.split(",")])
+        self.reducers = len(self.outputs.addresses)
+        self.spec = self.settings.tokenizer_spec()
+        self.throttle_s: float = args.throttle
+        self.owner: dict[str, int] = {}  # partition cache
+        self.cursor = START
+        self.position = 0
+        self.warnings: set[str] = set()
+        self.buffer: deque[tuple[str, dict]] = deque()
+        self.done = False
+        self.report_progress = False  # after a recovery: tell the coordinator at once when work resumes
+        self.next_file_at = 0.0
+
+    # -- main loop ---------------------------------------------------------------------
+    def run(self) -> int:
+        self.start_link()
+        log.info("started (pid %d), stream %s", os.getpid(), self.stream)
+        while not self.stopping.is_set():
+            idle = self.done or self.outputs.broken or self.recovery_id < 0
+            wait = IDLE_WAIT_S if idle else max(0.0, self.next_file_at - time.monotonic())
+            cmd = self.next_command(wait)
+            if cmd is not None:
+                self.handle_control(cmd)
+            elif not idle and time.monotonic() >= self.next_file_at:
+                self.process_next()
+        self.outputs.reset()
+        return 0
+
+    def process_next(self) -> None:
+        """Count and send one file, or report that the stream is exhausted."""
+        if not self.buffer:
+            self.buffer.extend(self.redis.xrange(self.stream, f"({self.cursor}", "+", count=FETCH))
+        if not self.buffer:
+            self.done = True
+            self.publish()
+            self.send(m.Done(self.id, self.recovery_id, self.position))
+            log.info("stream exhausted after %d entries", self.position)
+            return
+        entry_id, fields = self.buffer.popleft()
+        self.send_counts(entry_id, fields["path"])
+        if self.outputs.broken:
+            return  # not delivered: the coming recovery rewinds us anyway
+        self.cursor, self.position = entry_id, self.position + 1
+        self.publish()
+        if self.report_progress:
+            self.report_progress = False
+            self.heartbeat()
+        self.next_file_at = time.monotonic() + self.throttle_s
+        self.crash.at("after_first_file")
+
+    def send_counts(self, entry_id: str, path: str) -> None:
+        """One word-count message per reducer that owns any of this file's words."""
+        result = count_file(path, self.spec)
+        if result.replaced:
+            self.warnings.add(path)
+        parts: list[dict[str, int]] = [{} for _ in range(self.reducers)]
+        if self.reducers == 1:
+            parts[0] = dict(result.counts)
+        else:
+            owner, n = self.owner, self.reducers
+            for word, count in result.counts.items():
+                k = owner.get(word)
+                if k is None:
+                    k = owner[word] = partition(word, n)
+                parts[k][word] = count
+        for k, counts in enumerate(parts):
+            if counts:
+                self.outputs.send(k, m.WordCounts(self.id, self.recovery_id, entry_id, counts))
+
+    # -- commands --------------------------------------------------------------------------
+    def on_checkpoint(self, msg: m.Checkpoint) -> None:
+        """Persist the cursor, forward the marker on every channel, then ack."""
+        if not self.is_current(msg.recovery_id) or msg.checkpoint_id < self.last_cp_id:
+            return
+        if self.reack_if_taken(msg):
+            return
+        if msg.final:
+            self.crash.at("on_final")
+        state = {"cursor": self.cursor, "position": self.position, "warnings": sorted(self.warnings)}
+        self.save_checkpoint(msg.checkpoint_id, msg.final, msg.completed_id, state)
+        self.crash.at("before_forward")
+        marker = m.ForwardedCheckpoint(self.id, msg.checkpoint_id, msg.recovery_id, msg.final, msg.completed_id)
+        for k in range(self.reducers):
+            self.outputs.send(k, marker)
+        trace.event(trace.MARKER_FORWARDED, cp=msg.checkpoint_id)
+        self.crash.at("after_forward")
+        self.ack_checkpoint()
+        log.info("checkpoint %d taken at %s (%d entries)%s", msg.checkpoint_id, self.cursor,
+                 self.position, " [final]" if msg.final else "")
+
+    def restore(self, checkpoint_id: int) -> None:
+        state = self.load_checkpoint(checkpoint_id) or {"cursor": START, "position": 0, "warnings": []}
+        self.cursor, self.position = str(state["cursor"]), int(state["position"])
+        self.warnings = set(state["warnings"])
+        self.buffer.clear()
+        self.outputs.reset()
+        self.done = False
+        self.report_progress = True
+        self.next_file_at = 0.0
+
+    def progress(self) -> tuple[int, bool]:
+        return self.position, self.done
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = common_arguments("Lab 2 mapper (started by the coordinator)")
+    parser.add_argument("--job", required=True, help="job id (selects the Redis stream)")
+    parser.add_argument("--reducers", required=True, metavar="HOST:PORT,...", help="reducer TCP addresses")
+    parser.add_argument("--throttle", type=float, default=0.0, metavar="S",
+                        help="pause S seconds after each file (tests and demos)")
+    return run_worker(Mapper, parser.parse_args(argv))

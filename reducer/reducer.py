@@ -1,0 +1,205 @@
+"""A reducer of the streaming job: sums the word counts its mappers send and
+takes aligned (Flink-style) checkpoints of them.
+
+Threads: heartbeat and coordinator listener (wordcount/stream_worker.py), an
+acceptor for mapper connections, one channel thread per connection, and the
+main thread, the command handler, which alone changes the counts and the
+alignment state. A channel thread that delivers checkpoint marker n stops
+reading (it blocks on its gate, an Event, without spinning) until the command
+handler has seen marker n on every channel, snapshotted the counts and opened
+all gates. A recovery opens every gate too, so nothing is ever "broken".
+
+State (checkpointed when aligned): counts, word -> count.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import queue
+import socket
+import threading
+from dataclasses import dataclass
+from typing import Sequence
+
+import message as m
+from wordcount import checkpoint, trace
+from wordcount.stream_worker import POLL_S, StreamWorker, common_arguments, run_worker
+
+log = logging.getLogger("reducer")
+IDLE_WAIT_S = 0.5
+
+
+@dataclass
+class Marker:
+    """A checkpoint marker, with the gate its channel thread waits on."""
+
+    msg: m.ForwardedCheckpoint
+    gate: threading.Event
+
+
+class Reducer(StreamWorker):
+    def __init__(self, args: argparse.Namespace, settings=None) -> None:
+        super().__init__(args, settings)
+        self.commands = queue.Queue(maxsize=64)  # word counts can be MBs each: bound the backlog
+        self.mappers: int = args.mappers
+        self.listener = self._listen_tcp(args.port)
+        self.counts: dict[str, int] = {}
+        self.aligning: int | None = None  # checkpoint id being aligned
+        self.arrived: dict[int, threading.Event] = {}  # mapper index -> gate of its blocked channel
+
+    def _listen_tcp(self, port: int) -> socket.socket:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a replacement rebinds our port
+        sock.bind((self.settings.stream.host, port))
+        sock.listen(64)
+        sock.settimeout(POLL_S)
+        return sock
+
+    # -- main loop ---------------------------------------------------------------------
+    def run(self) -> int:
+        port = self.listener.getsockname()[1]
+        threading.Thread(target=self._accept, name="acceptor", daemon=True).start()
+        self.start_link(port)
+        log.info("started (pid %d), listening on port %d for %d mappers", os.getpid(), port, self.mappers)
+        while not self.stopping.is_set():
+            cmd = self.next_command(IDLE_WAIT_S)
+            if isinstance(cmd, m.WordCounts):
+                self.on_word_counts(cmd)
+            elif isinstance(cmd, Marker):
+                self.on_marker(cmd)
+            elif cmd is not None:
+                self.handle_control(cmd)
+        self.release_all()
+        self.listener.close()
+        return 0
+
+    # -- channel threads (they only read and queue) ------------------------------------------
+    def _accept(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                conn, addr = self.listener.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            conn.settimeout(None)
+            threading.Thread(target=self._channel, args=(conn, addr), name=f"channel-{addr[1]}",
+                             daemon=True).start()
+
+    def _channel(self, conn: socket.socket, addr: tuple) -> None:
+        """Read frames from one mapper connection until it closes."""
+        stream = conn.makefile("rb")
+        try:
+            while not self.stopping.is_set():
+                try:
+                    payload = m.read_frame(stream)
+                except m.StreamClosed:
+                    return
+                except m.DecodeError as exc:
+                    log.warning("closing channel from %s: %s", addr, exc)
+                    return
+                self._deliver(payload, addr)
+        except OSError as exc:
+            log.info("channel from %s failed: %s", addr, exc)
+        finally:
+            stream.close()
+            conn.close()
+
+    def _deliver(self, payload: bytes, addr: tuple) -> None:
+        try:
+            msg = m.decode_payload(payload)
+        except m.DecodeError as exc:
+            log.warning("dropped malformed frame from %s: %s", addr, exc)
+            return
+        if not self._from_a_mapper(msg):
+            log.warning("dropped %s from %r on %s: not one of our mappers", msg.TYPE, msg.sender, addr)
+        elif isinstance(msg, m.WordCounts):
+            self.commands.put(msg)
+        elif isinstance(msg, m.ForwardedCheckpoint):
+            gate = threading.Event()
+            self.commands.put(Marker(msg, gate))
+            while not gate.wait(POLL_S):  # aligned: read nothing more until released
+                if self.stopping.is_set():
+                    return
+        else:
+            log.warning("dropped unexpected %s on a mapper channel", msg.TYPE)
+
+    def _from_a_mapper(self, msg: m.Message) -> bool:
+        kind, _, idx = msg.sender.rpartition("-")
+        return kind == "mapper" and idx.isdigit() and int(idx) < self.mappers
+
+    # -- commands ------------------------------------------------------------------------------
+    def on_word_counts(self, msg: m.WordCounts) -> None:
+        if not self.is_current(msg.recovery_id):
+            return  # sent before the last recovery: its effect was rolled back
+        counts = self.counts
+        for word, n in msg.counts.items():
+            counts[word] = counts.get(word, 0) + n
+
+    def on_marker(self, marker: Marker) -> None:
+        """Block the channel until marker n came on all of them, then snapshot."""
+        msg = marker.msg
+        idx = int(msg.sender.rpartition("-")[2])
+        if not self.is_current(msg.recovery_id) or msg.checkpoint_id <= self.last_cp_id:
+            marker.gate.set()  # stale or repeated: let the channel go on
+            return
+        self._test_hooks(msg)
+        if self.aligning is None:
+            self.aligning = msg.checkpoint_id
+            self.crash.at("after_first_marker")
+        if msg.checkpoint_id != self.aligning or idx in self.arrived:
+            log.error("protocol error: marker %d from %s while aligning %s", msg.checkpoint_id, msg.sender,
+                      self.aligning)
+            marker.gate.set()
+            return
+        self.arrived[idx] = marker.gate
+        trace.event(trace.CHANNEL_BLOCKED, cp=msg.checkpoint_id, channel=msg.sender)
+        if len(self.arrived) == self.mappers:
+            self.snapshot(msg)
+
+    def snapshot(self, msg: m.ForwardedCheckpoint) -> None:
+        self.save_checkpoint(msg.checkpoint_id, msg.final, msg.completed_id, {"counts": self.counts})
+        self.crash.at("after_snapshot")
+        self.ack_checkpoint()
+        log.info("checkpoint %d taken: %d distinct words%s", msg.checkpoint_id, len(self.counts),
+                 " [final]" if msg.final else "")
+        self.release_all()
+
+    def release_all(self) -> None:
+        for gate in self.arrived.values():
+            gate.set()
+        self.arrived = {}
+        self.aligning = None
+
+    def on_checkpoint(self, msg: m.Checkpoint) -> None:
+        """From the coordinator only when our ack went missing: repeat it if we can."""
+        self.reack_if_taken(msg)
+
+    def restore(self, checkpoint_id: int) -> None:
+        state = self.load_checkpoint(checkpoint_id)
+        counts = {} if state is None else state["counts"]
+        if not isinstance(counts, dict):
+            raise checkpoint.CheckpointError(f"checkpoint {checkpoint_id} of {self.id} has no counts")
+        self.counts = counts
+        self.release_all()
+
+    def _test_hooks(self, msg: m.ForwardedCheckpoint) -> None:
+        """Crash points that damage the last completed checkpoint, then die, so
+        that the recovery must load it (tests of the 'corrupt or missing' error)."""
+        if msg.completed_id > 0 and self.crash.point in ("corrupt_completed", "lose_completed"):
+            path = checkpoint.path_for(self.checkpoint_dir, self.id, msg.completed_id)
+            if self.crash.point == "lose_completed":
+                os.unlink(path)
+            else:
+                with open(path, "r+b") as fh:
+                    fh.seek(-2, os.SEEK_END)
+                    fh.write(b"!!")
+            self.crash.at(self.crash.point)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = common_arguments("Lab 2 reducer (started by the coordinator)")
+    parser.add_argument("--port", type=int, default=0, help="TCP port for mappers (0 = pick a free one)")
+    parser.add_argument("--mappers", type=int, required=True, help="number of mappers (channels)")
+    return run_worker(Reducer, parser.parse_args(argv))

@@ -1,0 +1,244 @@
+"""The streaming job (Lab 2) end to end without injected crashes: real
+processes, sockets and Redis; every run's complete table is compared with an
+independent serial count. Crash tests are in test_stream_crash.py and use the
+helpers defined here."""
+from __future__ import annotations
+
+import json
+import re
+import signal
+import socket
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+import message as m
+from coordinator.launch import tcp_port_taken
+from support import (
+    assert_same_table, describe, make_corpus, read_output, read_record, run_client, serial, start_client,
+    stop_client, tagged_processes, wait_until, write_config,
+)
+from wordcount import procs
+
+pytestmark = [pytest.mark.stream, pytest.mark.timeout(90)]
+
+# Short timers so each failure costs well under a second.
+STREAM_TEST = {"heartbeat_interval_s": 0.1, "heartbeat_timeout_s": 1.5, "resend_timeout_s": 0.3,
+               "checkpoint_interval_s": 0.25}
+
+
+@dataclass
+class StreamRun:
+    result: object
+    record: dict
+    run_path: Path
+    output: Path
+
+    def log(self, pattern: str = "*.log") -> str:
+        return "\n".join(p.read_text(errors="replace") for p in sorted((self.run_path / "logs").glob(pattern)))
+
+    def causes(self) -> list[tuple[str, str]]:
+        return [(r["killed"], r["cause"]) for r in self.record["recoveries"]]
+
+
+def make_small_corpus(tmp_path: Path) -> Path:
+    """About 400 KB in 44 files: many small files, a few CSVs."""
+    return make_corpus(tmp_path / "corpus", n_files=40, seed=3, words_per_file=1500, csv_files=4)
+
+
+@pytest.fixture
+def small_corpus(tmp_path) -> Path:
+    return make_small_corpus(tmp_path)
+
+
+def run_stream(cwd: Path, data: Path, *args: object, timeout: float = 80, ok: bool = True,
+               **stream: object) -> StreamRun:
+    """`client.py stream` with the test timers; checks the exit status and,
+    when it succeeded, that the complete table equals the serial count."""
+    write_config(cwd, stream={**STREAM_TEST, **stream})
+    record_path = cwd / "record.json"
+    result = run_client(["stream", "--data", data, "--record", record_path, *map(str, args)], cwd=cwd,
+                        timeout=timeout)
+    if not ok:
+        assert result.returncode != 0, describe(result)
+        run_dirs = sorted((cwd / ".wc-run").iterdir(), key=lambda p: p.stat().st_mtime)
+        return StreamRun(result, {}, run_dirs[-1], cwd / "wordcount.tsv")
+    assert result.returncode == 0, describe(result)
+    record = read_record(record_path)
+    run = StreamRun(result, record, Path(record["run_path"]), cwd / "wordcount.tsv")
+    tokenizer = next((str(a) for i, a in enumerate(args) if i and args[i - 1] == "--tokenizer"), "split")
+    assert_same_table(serial(data, tokenizer=tokenizer), read_output(run.output))
+    return run
+
+
+def assert_only_final_checkpoints(run: StreamRun) -> None:
+    """Older checkpoints are cleaned up; the final one of each worker stays."""
+    final = run.record["final_checkpoint_id"]
+    names = sorted(p.name for p in (run.run_path / "checkpoints").iterdir())
+    workers = [f"mapper-{i}" for i in range(run.record["mappers"])] + \
+              [f"reducer-{i}" for i in range(run.record["reducers"])]
+    assert names == sorted(f"{w}.{final:08d}.ckpt" for w in workers)
+
+
+# -- no failures ----------------------------------------------------------------------------------
+def test_no_failure_2x2_exact_with_checkpoints_and_a_large_frame(tmp_run, small_corpus):
+    # one file whose counts for one reducer are far larger than any fixed frame or datagram
+    (small_corpus / "wide.txt").write_text(" ".join(f"w{i}" for i in range(40_000)), encoding="utf-8")
+    run = run_stream(tmp_run, small_corpus, "--verify", "--throttle", 0.02)
+    rec = run.record
+    assert (rec["kind"], rec["mappers"], rec["reducers"]) == ("stream", 2, 2)
+    assert rec["recoveries"] == [] and rec["recovery_id"] == 0 and rec["kills"] == 0
+    assert rec["checkpoints_completed"] >= 2 and rec["elapsed_s"] > 0
+    assert "verify: OK" in run.result.stdout and "counted" in run.result.stdout
+    assert_only_final_checkpoints(run)
+    # each reducer took each checkpoint exactly once (no two channel threads snapshotting)
+    for r in ("reducer-0", "reducer-1"):
+        taken = re.findall(r"checkpoint (\d+) taken", run.log(f"{r}.0.log"))
+        assert len(taken) == len(set(taken)) == rec["checkpoints_completed"]
+    assert "malformed" not in run.log()
+
+
+def test_without_periodic_checkpoints_only_the_final_one_is_taken(tmp_run, small_corpus):
+    run = run_stream(tmp_run, small_corpus, "--checkpoint-interval", 0)
+    assert run.record["checkpoints_completed"] == 1 and run.record["checkpoint_interval_s"] == 0
+
+
+def test_normalize_tokenizer_and_3x2(tmp_run, small_corpus):
+    run = run_stream(tmp_run, small_corpus, "--tokenizer", "normalize", "--mappers", 3, "--reducers", 2)
+    assert (run.record["mappers"], run.record["reducers"]) == (3, 2)
+
+
+def test_status_and_summary_lines(tmp_run, small_corpus):
+    run = run_stream(tmp_run, small_corpus, "--mappers", 1, "--reducers", 1, "--log-level", "INFO")
+    assert re.search(r"phase CP, last completed checkpoint 0, recovery id 0; m0:\w+ r0:\w+", run.result.stderr)
+    assert "phase EXITING" in run.result.stderr
+    assert f"full table: {run.output}" in run.result.stdout
+
+
+# -- bad input -------------------------------------------------------------------------------------
+def one_line_error(result) -> str:
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: "), describe(result)
+    return lines[0]
+
+
+def test_ports_in_use_are_one_line_errors(tmp_run, small_corpus):
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp, \
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        tcp.bind(("127.0.0.1", 0))
+        tcp.listen()
+        udp.bind(("127.0.0.1", 0))
+        busy_tcp, busy_udp = tcp.getsockname()[1], udp.getsockname()[1]
+        write_config(tmp_run, stream={"reducer_ports": [0, busy_tcp]})
+        line = one_line_error(run_client(["stream", "--data", small_corpus], cwd=tmp_run, timeout=30))
+        assert line == f"error: stream.reducer_ports[1] {busy_tcp} is in use; pick another or use 0"
+        write_config(tmp_run, stream={"coordinator_port": busy_udp})
+        line = one_line_error(run_client(["stream", "--data", small_corpus], cwd=tmp_run, timeout=30))
+        assert line == f"error: stream.coordinator_port {busy_udp} is in use; pick another or use 0"
+    write_config(tmp_run, stream={"reducer_ports": [7001]})
+    assert "one per reducer" in one_line_error(run_client(["stream", "--data", small_corpus], cwd=tmp_run))
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--mappers", "0"], "stream.mappers"),
+    (["--checkpoint-interval", "-1"], "stream.checkpoint_interval_s"),
+    (["--kill", "mapper-2", "--every", "1"], "not a worker"),
+    (["--kill", "any"], "--every"),
+    (["--crash", "reducer-0:nowhere"], "bad --crash"),
+])
+def test_bad_flags_are_one_line_errors(tmp_run, small_corpus, args, message):
+    result = run_client(["stream", "--data", small_corpus, *args], cwd=tmp_run, timeout=30)
+    assert message in one_line_error(result)
+
+
+def test_help_documents_the_flags():
+    result = run_client(["stream", "--help"], timeout=30)
+    for flag in ("--mappers", "--reducers", "--checkpoint-interval", "--kill", "--every", "--seed",
+                 "--kill-count", "--crash", "--verify", "--record", "mapper-0", "after_first_marker"):
+        assert flag in result.stdout
+
+
+# -- hostile network input ---------------------------------------------------------------------------
+def bad_tcp_frames() -> list[bytes]:
+    def frame(payload: bytes) -> bytes:
+        return struct.pack("!I", len(payload)) + payload
+    body = json.loads(m.encode(m.WordCounts("mapper-0", 0, "1-0", {"evil": 1000}))[5:])
+    return [
+        frame(b"\x02" + json.dumps(body).encode()),  # wrong version
+        frame(b"\x01{not json"),
+        frame(b"\x01" + json.dumps({**body, "counts": {"evil": "1000"}}).encode()),  # mistyped field
+        frame(b"\x01" + json.dumps({**body, "sender": "mapper-9"}).encode()),  # not one of our mappers
+        m.encode(m.Exit("mapper-0")),  # valid, but not a mapper -> reducer message
+        frame(b"\x01" + json.dumps(body).encode())[:-4],  # truncated, then the connection closes
+    ]
+
+
+def test_malformed_frames_are_dropped_and_the_job_stays_exact(tmp_run, small_corpus):
+    ports = [procs.free_port(), procs.free_port()]
+    cport = procs.free_port(kind=socket.SOCK_DGRAM)
+    write_config(tmp_run, stream={**STREAM_TEST, "reducer_ports": ports, "coordinator_port": cport})
+    proc = start_client(["stream", "--data", small_corpus, "--record", tmp_run / "record.json",
+                         "--throttle", "0.05"], cwd=tmp_run)
+    # reducers listen only once the coordinator's UDP socket is bound
+    with wait_until(lambda: _connect(ports[0]), timeout=30, what="reducer-0 to listen") as conn:
+        for frame in bad_tcp_frames():
+            conn.sendall(frame)
+    with wait_until(lambda: _connect(ports[1]), timeout=30, what="reducer-1 to listen") as conn:
+        conn.sendall(struct.pack("!I", m.MAX_TCP_FRAME + 1) + b"x" * 64)  # absurd length: channel closed
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        good = m.encode(m.Done("mapper-0", 0, 10**6))
+        for datagram in (b"", b"\x00\x00\x00\x09\x01{", good[:-1], good + b"!", b"\x00\x00\x00\x02\x07{}",
+                         m.encode(m.Done("mapper-7", 0, 1)), m.encode(m.Heartbeat("reducer-0", 99, 0, 0, True))):
+            udp.sendto(datagram, ("127.0.0.1", cport))
+    out, err = stop_client(proc, timeout=80)
+    assert proc.returncode == 0, f"{out}\n{err}"
+    record = read_record(tmp_run / "record.json")
+    assert_same_table(serial(small_corpus), read_output(tmp_run / "wordcount.tsv"))
+    logs = Path(record["run_path"]) / "logs"
+    coordinator_log = (logs / "coordinator.log").read_text()
+    assert coordinator_log.count("dropped malformed datagram") == 5
+    reducer_logs = (logs / "reducer-0.0.log").read_text() + (logs / "reducer-1.0.log").read_text()
+    assert reducer_logs.count("dropped malformed frame") == 3
+    assert "not one of our mappers" in reducer_logs and "unexpected exit" in reducer_logs
+    assert "exceeds the limit" in reducer_logs
+    assert record["recoveries"] == []  # nothing crashed
+    for port in ports:  # nothing of ours still holds the ports
+        assert not tcp_port_taken("127.0.0.1", port)
+
+
+def _connect(port: int) -> socket.socket | None:
+    try:
+        return socket.create_connection(("127.0.0.1", port), timeout=1)
+    except OSError:
+        return None
+
+
+# -- no orphans ----------------------------------------------------------------------------------------
+def test_interrupt_stops_every_process(tmp_run, small_corpus):
+    write_config(tmp_run, stream=STREAM_TEST)
+    proc = start_client(["stream", "--data", small_corpus, "--throttle", "0.2"], cwd=tmp_run)
+    # only mapper command lines carry --reducers: wait until both are at work
+    wait_until(lambda: len(tagged_processes(cmd_contains="--reducers")) == 2, timeout=30, what="both mappers")
+    proc.send_signal(signal.SIGINT)
+    out, err = stop_client(proc, timeout=30)
+    assert proc.returncode == 130, f"{out}\n{err}"
+    assert "interrupted" in err
+    wait_until(lambda: not tagged_processes(), timeout=5, what="every process to be gone")
+
+
+# -- swapped parts ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("part", ["mapper", "reducer", "coordinator"])
+def test_a_swapped_part_is_the_one_that_runs(tmp_run, tmp_path, small_corpus, part):
+    """--part NAME=DIR runs DIR as `python -m NAME` (docs/lab2.md, "Swapping a part")."""
+    import shutil
+
+    copy = tmp_path / "student" / part
+    shutil.copytree(Path(__file__).resolve().parent.parent / part, copy,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    with open(copy / "__init__.py", "a", encoding="utf-8") as fh:  # runs on `python -m NAME`
+        fh.write('\nimport sys\nprint("STUDENT PART", file=sys.stderr)\n')
+    run = run_stream(tmp_run, small_corpus, "--part", f"{part}={copy}")
+    logs = run.log("coordinator.log" if part == "coordinator" else f"{part}-0.0.log")
+    assert "STUDENT PART" in logs

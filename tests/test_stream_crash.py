@@ -1,0 +1,127 @@
+"""The streaming job under real failures: SIGKILLs on a seeded schedule
+(--kill) and deterministic crash points (--crash) at the moments that matter:
+during alignment, during recovery, during the last checkpoint, a hung worker
+only heartbeats can reveal, and a damaged checkpoint. Every successful run's
+complete table must equal the serial count; run_stream checks that."""
+from __future__ import annotations
+
+import pytest
+
+from coordinator.launch import tcp_port_taken
+from test_stream import assert_only_final_checkpoints, make_small_corpus, run_stream
+from wordcount import procs
+
+pytestmark = [pytest.mark.stream, pytest.mark.crash, pytest.mark.timeout(100)]
+
+
+@pytest.fixture
+def small_corpus(tmp_path):
+    return make_small_corpus(tmp_path)
+
+
+def assert_killed(run, expected: list[str]) -> None:
+    """The schedule really fired (the job did not end first) and each failure was recovered from."""
+    killed = [r["killed"] for r in run.record["recoveries"] if r["cause"] == "killed"]
+    assert sorted(killed) == sorted(expected), run.record["recoveries"]
+    assert all(r["resume_after_s"] is not None for r in run.record["recoveries"]), run.record["recoveries"]
+    assert run.record["recovery_id"] >= 1
+    assert_only_final_checkpoints(run)
+
+
+# -- scheduled kills ---------------------------------------------------------------------------------
+def test_mapper_killed_once(tmp_run, small_corpus):
+    run = run_stream(tmp_run, small_corpus, "--throttle", 0.08, "--kill", "mapper-0", "--every", 1,
+                     "--kill-count", 1)
+    assert_killed(run, ["mapper-0"])
+
+
+def test_reducer_killed_once(tmp_run, small_corpus):
+    run = run_stream(tmp_run, small_corpus, "--throttle", 0.08, "--kill", "reducer-1", "--every", 1,
+                     "--kill-count", 1)
+    assert_killed(run, ["reducer-1"])
+
+
+def test_mappers_killed_repeatedly(tmp_run, small_corpus):
+    run = run_stream(tmp_run, small_corpus, "--throttle", 0.12, "--kill", "mapper", "--every", 0.5,
+                     "--kill-count", 4, "--seed", 11)
+    assert len(run.record["recoveries"]) >= 4 and run.record["kills"] == 4
+    assert all(w.startswith("mapper") for w, cause in run.causes() if cause == "killed")
+
+
+def test_reducers_killed_repeatedly_rebind_their_fixed_ports(tmp_run, small_corpus):
+    ports = [procs.free_port(), procs.free_port()]
+    run = run_stream(tmp_run, small_corpus, "--throttle", 0.12, "--kill", "reducer", "--every", 0.5,
+                     "--kill-count", 4, "--seed", 5, reducer_ports=ports)
+    assert run.record["kills"] == 4
+    assert all(w.startswith("reducer") for w, cause in run.causes() if cause == "killed")
+    assert "Address already in use" not in run.log()
+    assert not any(tcp_port_taken("127.0.0.1", p) for p in ports)
+    # the same fixed ports again at once: connections left in TIME_WAIT must not block them
+    run_stream(tmp_run, small_corpus, "--mappers", 1, reducer_ports=ports)
+
+
+def test_mapper_and_reducer_killed_together(tmp_run, small_corpus):
+    run = run_stream(tmp_run, small_corpus, "--throttle", 0.12, "--kill", "mapper-1,reducer-0", "--every", 1,
+                     "--kill-count", 2)
+    assert_killed(run, ["mapper-1", "reducer-0"] * 2)
+
+
+def test_all_workers_killed_every_few_seconds(tmp_run, small_corpus):
+    run = run_stream(tmp_run, small_corpus, "--throttle", 0.2, "--kill", "all", "--every", 1.5,
+                     "--kill-count", 2)
+    assert_killed(run, ["mapper-0", "mapper-1", "reducer-0", "reducer-1"] * 2)
+
+
+def test_checkpoint_interval_zero_rolls_back_to_the_beginning(tmp_run, small_corpus):
+    run = run_stream(tmp_run, small_corpus, "--throttle", 0.08, "--checkpoint-interval", 0,
+                     "--kill", "any", "--every", 0.8, "--kill-count", 1)
+    assert run.record["kills"] == 1 and run.record["checkpoints_completed"] == 1
+
+
+@pytest.mark.parametrize("mappers, reducers, who, throttle", [(1, 1, "reducer-0", 0.05), (3, 2, "any", 0.12)])
+def test_other_topologies_with_kills(tmp_run, small_corpus, mappers, reducers, who, throttle):
+    # throttle: each mapper's share of the 44 files lasts well past the second kill
+    run = run_stream(tmp_run, small_corpus, "--mappers", mappers, "--reducers", reducers, "--throttle", throttle,
+                     "--kill", who, "--every", 0.8, "--kill-count", 2, "--seed", 2)
+    assert run.record["kills"] == 2 and (run.record["mappers"], run.record["reducers"]) == (mappers, reducers)
+
+
+# -- crash points at the delicate moments ---------------------------------------------------------------
+@pytest.mark.parametrize("crash", [
+    "reducer-0:after_first_marker",  # one channel blocked, waiting for the other marker
+    "mapper-1:before_forward",  # cursor saved, marker never forwarded: reducers stay aligning
+    "mapper-0:after_forward",  # markers forwarded, ack never sent
+    "reducer-1:after_snapshot",  # snapshot written, ack never sent
+])
+def test_worker_killed_while_a_checkpoint_is_being_aligned(tmp_run, small_corpus, crash):
+    run = run_stream(tmp_run, small_corpus, "--throttle", 0.03, "--crash", crash)
+    assert run.causes() == [(crash.split(":")[0], "crash")]
+
+
+def test_workers_killed_during_recovery(tmp_run, small_corpus):
+    """mapper-0 dies; during the recovery reducer-1 dies (RECOVER_REDUCER), then
+    mapper-1 dies (RECOVER_MAPPER): each failure starts a newer recovery."""
+    run = run_stream(tmp_run, small_corpus, "--throttle", 0.03, "--crash", "mapper-0:after_first_file",
+                     "--crash", "reducer-1:on_recovery", "--crash", "mapper-1:on_recovery")
+    assert sorted(run.causes()) == [("mapper-0", "crash"), ("mapper-1", "crash"), ("reducer-1", "crash")]
+    assert run.record["recovery_id"] == 3
+
+
+def test_worker_killed_during_the_last_checkpoint(tmp_run, small_corpus):
+    run = run_stream(tmp_run, small_corpus, "--throttle", 0.02, "--crash", "mapper-0:on_final")
+    assert run.causes() == [("mapper-0", "crash")]
+    assert run.log("coordinator.log").count("-> LAST_CP") == 2
+
+
+def test_hung_worker_is_found_by_missed_heartbeats_and_replaced(tmp_run, small_corpus):
+    run = run_stream(tmp_run, small_corpus, "--throttle", 0.03, "--crash", "reducer-1:after_first_marker=hang")
+    assert run.causes() == [("reducer-1", "hung")]
+
+
+@pytest.mark.parametrize("crash, problem", [("corrupt_completed", "is corrupt"), ("lose_completed", "is missing")])
+def test_damaged_checkpoint_fails_the_job_clearly(tmp_run, small_corpus, crash, problem):
+    run = run_stream(tmp_run, small_corpus, "--throttle", 0.03, "--crash", f"reducer-0:{crash}", ok=False)
+    assert run.result.returncode == 3
+    assert "job failed: reducer-0 could not roll back to checkpoint" in run.result.stderr
+    assert problem in run.result.stderr
+    assert not run.output.exists()

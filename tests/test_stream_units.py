@@ -1,0 +1,142 @@
+"""Pure pieces of the streaming job: checkpoint files, the kill schedule, the
+partition function and flag validation (no processes, no sockets)."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from coordinator.chaos import KillSchedule, KillSpec, parse_crash, parse_kill
+from mapper.mapper import partition
+from wordcount import checkpoint
+from wordcount.errors import UserError
+
+pytestmark = pytest.mark.stream
+
+
+# -- checkpoint files ---------------------------------------------------------------------------
+def test_checkpoint_round_trip_is_atomic_and_leaves_no_temp_file(tmp_path):
+    state = {"counts": {"café": 2, "a\nb": 1}, "final": True}
+    path = checkpoint.write(str(tmp_path), "reducer-0", 3, state)
+    assert os.path.basename(path) == "reducer-0.00000003.ckpt"
+    assert checkpoint.read(str(tmp_path), "reducer-0", 3) == state
+    assert sorted(os.listdir(tmp_path)) == ["reducer-0.00000003.ckpt"]
+
+
+def test_checkpoint_id_zero_is_the_beginning_not_a_file(tmp_path):
+    with pytest.raises(ValueError):
+        checkpoint.write(str(tmp_path), "mapper-0", 0, {})
+
+
+@pytest.mark.parametrize("damage, reason", [
+    (lambda b: b[:-5], "truncated"),
+    (lambda b: b[:-2] + b"!!", "checksum"),
+    (lambda b: b"garbage\n" + b, "header"),
+    (lambda b: b"", "header"),
+])
+def test_damaged_checkpoint_is_reported_not_loaded(tmp_path, damage, reason):
+    path = checkpoint.write(str(tmp_path), "mapper-1", 2, {"cursor": "5-0"})
+    with open(path, "rb") as fh:
+        data = fh.read()
+    with open(path, "wb") as fh:
+        fh.write(damage(data))
+    with pytest.raises(checkpoint.CheckpointError, match=f"corrupt.*{reason}"):
+        checkpoint.read(str(tmp_path), "mapper-1", 2)
+
+
+def test_missing_or_foreign_checkpoint_is_an_error(tmp_path):
+    with pytest.raises(checkpoint.CheckpointError, match="missing"):
+        checkpoint.read(str(tmp_path), "mapper-0", 1)
+    path = checkpoint.write(str(tmp_path), "mapper-0", 1, {})
+    os.rename(path, checkpoint.path_for(str(tmp_path), "mapper-1", 1))
+    with pytest.raises(checkpoint.CheckpointError, match="another worker"):
+        checkpoint.read(str(tmp_path), "mapper-1", 1)
+
+
+def test_prune_keeps_the_completed_and_newer_or_only_the_recovery_target(tmp_path):
+    d = str(tmp_path)
+    for cid in (1, 2, 3, 4):
+        checkpoint.write(d, "reducer-0", cid, {})
+    checkpoint.write(d, "reducer-1", 1, {})
+    (tmp_path / ".reducer-0.abc123.tmp").write_bytes(b"half a file")  # killed mid-write
+    (tmp_path / ".reducer-1.abc123.tmp").write_bytes(b"half a file")
+    assert checkpoint.prune(d, "reducer-0", keep=3) == [1, 2]
+    assert checkpoint.saved_ids(d, "reducer-0") == [3, 4]
+    assert checkpoint.prune(d, "reducer-0", keep=3, older_only=False) == [4]
+    assert checkpoint.saved_ids(d, "reducer-0") == [3]
+    assert checkpoint.saved_ids(d, "reducer-1") == [1]  # other workers' files untouched
+    assert sorted(os.listdir(d)) == [".reducer-1.abc123.tmp", "reducer-0.00000003.ckpt", "reducer-1.00000001.ckpt"]
+
+
+# -- kill schedule and flags ------------------------------------------------------------------------
+IDS = ["mapper-0", "mapper-1", "reducer-0", "reducer-1"]
+
+
+def victims(spec: KillSpec, n: int) -> list[list[str]]:
+    sched = KillSchedule(spec, IDS, start=0.0)
+    assert not sched.due(spec.every_s - 0.01)  # the first kill comes one period after the start
+    out = []
+    for i in range(n):
+        now = (i + 1) * spec.every_s
+        assert sched.due(now)
+        out.append(sched.victims())
+        sched.done_one(now)
+    return out
+
+
+def test_kill_schedule_is_repeatable_with_a_seed():
+    a = victims(KillSpec("any", 1.0, seed=7), 12)
+    assert a == victims(KillSpec("any", 1.0, seed=7), 12)
+    assert a != victims(KillSpec("any", 1.0, seed=8), 12)
+    assert all(v[0].startswith("mapper") for v in victims(KillSpec("mapper", 1.0, seed=1), 6))
+    assert victims(KillSpec("all", 1.0), 1) == [IDS]
+    assert victims(KillSpec("mapper-1,reducer-0", 1.0), 1) == [["mapper-1", "reducer-0"]]
+
+
+def test_kill_count_stops_the_schedule():
+    sched = KillSchedule(KillSpec("reducer", 0.5, count=2), IDS, start=0.0)
+    for now in (0.5, 1.0):
+        assert sched.due(now)
+        sched.done_one(now)
+    assert not sched.due(100.0)
+
+
+@pytest.mark.parametrize("who, every, count, message", [
+    ("mapper-2", 1.0, None, "not a worker"),
+    ("reducer", None, None, "--every"),
+    ("any", 0.0, None, "--every"),
+    ("all", 1.0, 0, "--kill-count"),
+    ("mapper-0,nobody", 1.0, None, "not a worker"),
+])
+def test_bad_kill_flags_are_user_errors(who, every, count, message):
+    with pytest.raises(UserError, match=message):
+        parse_kill(who, every, None, count, mappers=2, reducers=2)
+
+
+def test_crash_points_are_validated():
+    assert parse_crash(["reducer-1:after_first_marker=hang", "mapper-0:on_final"], 2, 2) == {
+        "reducer-1": "after_first_marker=hang", "mapper-0": "on_final"}
+    for bad in ("reducer-1:before_forward", "mapper-3:on_final", "mapper-0", "mapper-0:on_final=slow"):
+        with pytest.raises(UserError, match="bad --crash"):
+            parse_crash([bad], 2, 2)
+
+
+# -- partitioning --------------------------------------------------------------------------------------
+WORDS = ["", "a", "café", "日本語", "x" * 1000, "hello,", "\x00", "UPPER", "upper"]
+
+
+def test_partition_is_stable_across_processes():
+    """Unlike hash(), the owner of a word must not depend on PYTHONHASHSEED."""
+    code = "from mapper.mapper import partition; print([partition(w, 7) for w in %r])" % WORDS
+    outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2", "3")}
+    assert len(outs) == 1
+    assert outs.pop().strip() == str([partition(w, 7) for w in WORDS])
+
+
+def test_partition_spreads_words_evenly_and_handles_odd_tokens():
+    owners = [partition(f"w{i}", 4) for i in range(4000)]
+    assert all(900 < owners.count(k) < 1100 for k in range(4))
+    assert all(0 <= partition(w, 3) < 3 for w in WORDS)
