@@ -9,7 +9,6 @@ thread that lives as long as the child should (normally the main thread).
 from __future__ import annotations
 
 import ctypes
-import errno
 import logging
 import os
 import signal
@@ -99,13 +98,3 @@ def free_port(host: str = "127.0.0.1", kind: int = socket.SOCK_STREAM) -> int:
     with socket.socket(socket.AF_INET, kind) as s:
         s.bind((host, 0))
         return s.getsockname()[1]
-
-
-def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
-    """True if something already listens on (host, port)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        try:
-            s.bind((host, port))
-        except OSError as exc:
-            return exc.errno == errno.EADDRINUSE
-    return False
