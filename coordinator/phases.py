@@ -318,6 +318,7 @@ def _on_done(state: State, w: Worker, recovery_id: int, position: int, now: floa
 
 def _on_checkpoint_ack(state: State, w: Worker, msg: m.CheckpointAck | m.LastCheckpointAck,
                        now: float) -> Result:
+    # BEGIN SOLUTION: drop stale or duplicate acks; complete the checkpoint once every worker acked it for this recovery id
     p = state.pending
     final = isinstance(msg, m.LastCheckpointAck)
     expected_phase = Phase.LAST_CP if final else Phase.CP
@@ -334,6 +335,7 @@ def _on_checkpoint_ack(state: State, w: Worker, msg: m.CheckpointAck | m.LastChe
         state = replace(state, phase=Phase.EXITING, outcome="")
         return state, [*_exit_all(state), Finish(True, p.checkpoint_id)]
     return _maybe_checkpoint(state, now)
+    # END SOLUTION
 
 
 def _on_recovery_ack(state: State, w: Worker, msg: m.RecoveryAck, now: float) -> Result:

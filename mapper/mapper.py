@@ -164,6 +164,7 @@ class Mapper(StreamWorker):
             return
         if self.reack_if_taken(msg):
             return
+        # BEGIN SOLUTION: persist the cursor (save_checkpoint), forward the marker to every reducer, then ack
         if msg.final:
             self.crash.at("on_final")
         state = {"cursor": self.cursor, "position": self.position, "warnings": sorted(self.warnings)}
@@ -177,6 +178,7 @@ class Mapper(StreamWorker):
         self.ack_checkpoint()
         log.info("checkpoint %d taken at %s (%d entries)%s", msg.checkpoint_id, self.cursor,
                  self.position, " [final]" if msg.final else "")
+        # END SOLUTION
 
     def restore(self, checkpoint_id: int) -> None:
         state = self.load_checkpoint(checkpoint_id) or {"cursor": START, "position": 0, "warnings": []}

@@ -145,6 +145,7 @@ class Reducer(StreamWorker):
             marker.gate.set()  # stale or repeated: let the channel go on
             return
         self._test_hooks(msg)
+        # BEGIN SOLUTION: keep this channel's gate closed until marker n came on every channel, then snapshot
         if self.aligning is None:
             self.aligning = msg.checkpoint_id
             self.crash.at("after_first_marker")
@@ -157,6 +158,7 @@ class Reducer(StreamWorker):
         trace.event(trace.CHANNEL_BLOCKED, cp=msg.checkpoint_id, channel=msg.sender)
         if len(self.arrived) == self.mappers:
             self.snapshot(msg)
+        # END SOLUTION
 
     def snapshot(self, msg: m.ForwardedCheckpoint) -> None:
         self.save_checkpoint(msg.checkpoint_id, msg.final, msg.completed_id, {"counts": self.counts})

@@ -28,7 +28,8 @@ def student_copy(tmp_path_factory):
 
 def test_marked_parts_are_stubbed_and_the_rest_is_identical(student_copy):
     out, listing = student_copy
-    assert "worker.py" in listing and "lua/wordcount.lua" in listing, listing
+    for part in ("worker.py", "lua/wordcount.lua", "mapper/mapper.py", "reducer/reducer.py", "coordinator/phases.py"):
+        assert part in listing, listing
     stubbed = {line.split(" in ", 1)[1] for line in listing.splitlines() if line.startswith("stubbed")}
     for src in handout.source_files(REPO):
         rel = src.relative_to(REPO)
@@ -67,3 +68,12 @@ def test_unbalanced_markers_are_refused():
         handout.strip_solutions("x = 1\n# BEGIN SOLUTION: hint\ny = 2\n", "bad.py")
     with pytest.raises(handout.HandoutError):
         handout.strip_solutions("# END SOLUTION\n", "bad.py")
+
+
+def test_stubbed_phase_machine_tests_fail_with_not_implemented(student_copy):
+    out, _ = student_copy
+    result = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
+                             "tests/test_phases.py"], cwd=out, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1, result.stdout[-3000:]
+    assert "NotImplementedError" in result.stdout, result.stdout[-3000:]
+    assert "ImportError" not in result.stdout and "error during collection" not in result.stdout
