@@ -35,9 +35,9 @@ def _has_commit_function(conn: redis.Redis) -> bool:
 @pytest.mark.crash
 def test_redis_sigkilled_and_restarted_mid_job(tmp_run, tmp_path):
     data = make_corpus(tmp_path / "rk", n_files=12, words_per_file=3000, seed=21)
-    # 0.2 s per file per worker stretches the job over several kill periods.
+    # 0.5 s per file per worker makes the job last at least 3 s, several kill periods.
     write_config(tmp_run, workers=2, batch_files=1, bgsave_interval_s=0.3, claim_timeout_s=1.0,
-                 max_replacements=8, crash=slow_workers(2, 0.2))
+                 max_replacements=8, crash=slow_workers(2, 0.5))
     result, table, record = run_batch(tmp_run, data, "--kill-redis-every", "0.6", timeout=90)
     assert_same_table(serial(data), table)
     assert record["redis_restarts"] >= 2, record
