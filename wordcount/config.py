@@ -48,7 +48,7 @@ class StreamSettings:
 class Settings:
     """Everything a run needs to know; see docs/lab1.md for each setting."""
 
-    data_path: str = "data"
+    data_path: str = "data/sample"
     extensions: list = field(default_factory=lambda: [".txt", ".csv"])
     csv_text_column: str = "text"
     tokenizer: str = "split"
