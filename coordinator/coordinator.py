@@ -10,8 +10,9 @@ Threads:
   out the actions: sends (the sender), restarts (the supervisor; spawning
   from this long-lived thread keeps PDEATHSIG meaningful), finishing. The
   Tick is the health monitor: a worker whose heartbeat deadline passed is
-  failed by the phase machine. Crash injection and the status line for the
-  launcher (JSON lines on stdout) happen here too.
+  failed by the phase machine. Crash injection (by the clock, or at the
+  logical points of --chaos/--kill-at, checked after every step) and the
+  status line for the launcher (JSON lines on stdout) happen here too.
 
 Startup: reducers first; each says hello with the TCP port it listens on
 (the configured one, or the one it picked for 0); then mappers, which get
@@ -29,7 +30,7 @@ import time
 
 import message as m
 from coordinator import phases
-from coordinator.chaos import KillSchedule, worker_ids
+from coordinator.chaos import KillSchedule, LogicalKills, worker_ids
 from coordinator.phases import Finish, Phase, Received, Restart, Send, Tick, WorkerExited
 from coordinator.recoveries import RecoveryLog
 from coordinator.spec import JobSpec
@@ -73,8 +74,11 @@ class Coordinator:
         self.recoveries = RecoveryLog(self.t0)
         self.state: phases.State | None = None
         self.finish: Finish | None = None
-        self.chaos: KillSchedule | None = None
+        self.chaos: KillSchedule | None = None  # --kill: by the clock
         self.victims: list[str] = []
+        plan = spec.chaos_plan
+        self.logical = LogicalKills(plan) if plan else None  # --chaos / --kill-at: at logical points
+        self.fired: list[dict] = []  # the logical kills, with what the coordinator saw when each fired
         self._last_status = (0.0, None)
 
     # -- receiver thread -------------------------------------------------------------
@@ -166,7 +170,8 @@ class Coordinator:
         if self.finish is not None:
             return
         before = self.state
-        self.state, actions = phases.step(self.state, event)
+        assert before is not None, "feed() before startup()"
+        self.state, actions = phases.step(before, event)
         for action in actions:
             if isinstance(action, Send):
                 self.send(action.to, action.msg)
@@ -180,12 +185,31 @@ class Coordinator:
                 self.recoveries.failed(action.worker, cause, now, self.state.recovery_id)
             elif isinstance(action, Finish):
                 self.finish = action
-        if before is not None:
-            trace_step(before, self.state, event)
-        if before is not None and before.phase != self.state.phase:
+        steps = changes(before, self.state)
+        trace_step(event, steps)
+        if before.phase != self.state.phase:
             log.info("phase %s -> %s (recovery %d, completed checkpoint %d)", before.phase.name,
                      self.state.phase.name, self.state.recovery_id, self.state.completed_id)
         self.recoveries.observe(self.state, now)
+        self.kill_at_logical_points([name for name, _ in steps], now)
+
+    def kill_at_logical_points(self, transitions: list[str], now: float) -> None:
+        """--chaos/--kill-at: SIGKILL the victim of the armed kill once this step reached its point."""
+        st = self.state
+        if self.logical is None or st is None or st.phase == Phase.EXITING:
+            return
+        kill = self.logical.due(transitions, st.files_done)
+        if kill is None:
+            return
+        entry = {**kill.to_json(), "checkpoint_id": st.next_cp_id - 1, "completed_id": st.completed_id,
+                 "recovery_id": st.recovery_id, "files_done": st.files_done, "t_s": round(now - self.t0, 3)}
+        if self.sup.running(kill.victim):
+            self.sup.kill(kill.victim, at=str(kill.at))
+            self.recoveries.killed(kill.victim, now)
+        else:  # it already failed on its own and is about to be restarted: nothing to kill
+            entry["skipped"] = "not running"
+            log.warning("chaos: %s reached, but %s is not running", kill.at, kill.victim)
+        self.fired.append(entry)
 
     def inject_failures(self, now: float) -> None:
         """--kill: SIGKILL the chosen workers when due, only while work is pending."""
@@ -227,7 +251,8 @@ class Coordinator:
                 "checkpoints_completed": self.state.checkpoints_completed,
                 "recovery_id": self.state.recovery_id,
                 "recoveries": self.recoveries.to_json(),
-                "kills": self.chaos.fired if self.chaos else 0}
+                "kills": self.chaos.fired if self.chaos else sum("skipped" not in f for f in self.fired),
+                "chaos": self.fired if self.logical else None}
 
     # -- status for the launcher ------------------------------------------------------------------
     def emit_status(self, now: float, force: bool = False) -> None:
@@ -249,21 +274,36 @@ def _pending_checkpoint(state: phases.State) -> int | None:
     return state.pending.checkpoint_id if in_cp and state.pending is not None else None
 
 
-def trace_step(before: phases.State, after: phases.State, event: phases.Event) -> None:
-    """Trace events (wordcount/trace.py vocabulary) for what one step changed."""
-    if isinstance(event, Received) and isinstance(event.msg, (m.CheckpointAck, m.LastCheckpointAck, m.RecoveryAck)):
-        trace.event(trace.ACK, cp=event.msg.checkpoint_id, kind=event.msg.TYPE, src=event.msg.sender)
+def changes(before: phases.State, after: phases.State) -> list[tuple[str, dict]]:
+    """What one step of the phase machine did, as trace events (name, fields).
+
+    The trace records them and --chaos/--kill-at counts them, so "the 3rd
+    checkpoint" means the same thing in a timeline and in a kill schedule.
+    """
+    out: list[tuple[str, dict]] = []
     was, now = _pending_checkpoint(before), _pending_checkpoint(after)
     if now is not None and now != was:
-        trace.event(trace.CHECKPOINT_SENT, cp=now, final=after.pending.final)  # type: ignore[union-attr]
+        out.append((trace.CHECKPOINT_SENT, {"cp": now, "final": after.pending.final}))  # type: ignore[union-attr]
     if after.completed_id != before.completed_id:
-        trace.event(trace.CHECKPOINT_COMPLETE, cp=after.completed_id)
+        out.append((trace.CHECKPOINT_COMPLETE, {"cp": after.completed_id}))
     elif was is not None and now != was:
-        trace.event(trace.CHECKPOINT_ABORTED, cp=was)
+        out.append((trace.CHECKPOINT_ABORTED, {"cp": was}))
     if after.recovery_id != before.recovery_id:
-        trace.event(trace.RECOVERY_STARTED, rid=after.recovery_id, cp=after.completed_id)
+        out.append((trace.RECOVERY_STARTED, {"rid": after.recovery_id, "cp": after.completed_id}))
     if before.phase == Phase.RECOVER_MAPPER and after.phase != before.phase and after.phase != Phase.RECOVER_REDUCER:
-        trace.event(trace.RECOVERY_DONE, rid=after.recovery_id)
+        out.append((trace.RECOVERY_DONE, {"rid": after.recovery_id}))
+    return out
+
+
+def trace_step(event: phases.Event, steps: list[tuple[str, dict]]) -> None:
+    """Trace events (wordcount/trace.py vocabulary) for one step: every ack
+    received (with its recovery id, so a reader can tell a stale one), then
+    what the step changed."""
+    if isinstance(event, Received) and isinstance(event.msg, (m.CheckpointAck, m.LastCheckpointAck, m.RecoveryAck)):
+        trace.event(trace.ACK, cp=event.msg.checkpoint_id, kind=event.msg.TYPE, src=event.msg.sender,
+                    rid=event.msg.recovery_id)
+    for name, fields in steps:
+        trace.event(name, **fields)
 
 
 def emit(obj: dict) -> None:

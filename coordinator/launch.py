@@ -21,7 +21,9 @@ from typing import Sequence
 import redis
 
 import myrds
-from coordinator.chaos import MAPPER_POINTS, REDUCER_POINTS, parse_crash, parse_kill
+from client import replay_command
+from coordinator.chaos import (MAPPER_POINTS, POINTS, REDUCER_POINTS, ChaosPlan, KillSpec, parse_chaos, parse_crash,
+                               parse_kill)
 from coordinator.spec import JobSpec
 from wordcount import checkpoint, parts, procs, trace
 from wordcount.cli import add_common_arguments, report, settings_and_inputs, write_record
@@ -33,6 +35,12 @@ from wordcount.progress import Progress
 
 log = logging.getLogger("client")
 
+
+def _points() -> str:
+    """The --kill-at point kinds, one per help line."""
+    return "\n".join(f"        {kind + ':N':<13} {text}" for kind, text in POINTS.items())
+
+
 EPILOG = f"""\
 crash injection:
   --kill WHO --every S [--seed N] [--kill-count K]
@@ -41,13 +49,22 @@ crash injection:
       reducer-1, ...), several ids joined by commas (killed together), or
       mapper, reducer, any (one at random, chosen with --seed) or all.
       --kill-count K stops after K kills.
+  --chaos SEED
+      two or three kills at logical points chosen with SEED: the same seed on
+      the same data kills the same workers at the same steps of the protocol
+      (not merely at the same times). A failed run prints its replay command.
+  --kill-at WORKER@KIND:N
+      SIGKILL WORKER at a logical point; repeatable, fired in order (each is
+      armed once the previous one fired). KIND:
+{_points()}
   --crash WORKER:POINT[=hang]
       make WORKER's first incarnation die (or, with =hang, freeze so that only
       its missing heartbeats reveal it) at POINT. Repeatable.
       mapper points:  {', '.join(MAPPER_POINTS)}
       reducer points: {', '.join(REDUCER_POINTS)}
 
-every kill is reported under "recoveries" in the run record (--record FILE).
+every kill is reported under "recoveries" in the run record (--record FILE);
+--chaos/--kill-at plans and the kills they fired under "chaos".
 """
 
 
@@ -65,6 +82,11 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--every", type=float, metavar="S", help="seconds between kills")
     parser.add_argument("--seed", type=int, metavar="N", help="random seed of the kill schedule (default 0)")
     parser.add_argument("--kill-count", type=int, metavar="K", help="stop after K kills")
+    parser.add_argument("--chaos", type=int, metavar="SEED",
+                        help="seeded kills at logical points (checkpoint, recovery, files done); "
+                        "the same SEED on the same data replays them (see below)")
+    parser.add_argument("--kill-at", action="append", default=[], metavar="WORKER@KIND:N",
+                        help="SIGKILL WORKER at a logical point, e.g. mapper-0@completed:2 (see below)")
     parser.add_argument("--crash", action="append", default=[], metavar="WORKER:POINT",
                         help="crash point for one worker's first incarnation (see below)")
     parser.add_argument("--throttle", type=float, default=0.0, metavar="S",
@@ -136,18 +158,17 @@ def enqueue(conn: redis.Redis, keys: JobKeys, inputs: list[InputFile], mappers: 
 
 
 def write_spec(args: argparse.Namespace, settings: Settings, keys: JobKeys, run_path: str,
-               inputs: list[InputFile]) -> str:
+               inputs: list[InputFile], kill: KillSpec | None, plan: ChaosPlan | None) -> str:
     st = settings.stream
     settings_path = os.path.join(run_path, "settings.json")
     with open(settings_path, "w", encoding="utf-8") as fh:
         fh.write(to_json(settings))
     cp_dir = os.path.join(st.checkpoint_dir, keys.job) if st.checkpoint_dir else os.path.join(run_path, "checkpoints")
-    kill = parse_kill(args.kill, args.every, args.seed, args.kill_count, st.mappers, st.reducers)
     spec = JobSpec(job=keys.job, run_path=run_path, settings_path=settings_path,
                    checkpoint_dir=os.path.abspath(cp_dir), mappers=st.mappers, reducers=st.reducers,
                    total_files=len(inputs), throttle_s=args.throttle,
                    crash=parse_crash(args.crash, st.mappers, st.reducers),
-                   kill=kill.to_json() if kill else None)
+                   kill=kill.to_json() if kill else None, chaos=plan.to_json() if plan else None)
     path = os.path.join(run_path, "stream-job.json")
     spec.save(path)
     return path
@@ -221,14 +242,28 @@ def gather(spec: JobSpec, final_id: int) -> tuple[dict[str, int], list[str]]:
 
 # -- entry point -----------------------------------------------------------------------------
 def stream_main(argv: Sequence[str]) -> int:
-    args = parse_args(argv)
+    """Run the job; a failed one (job failed, or --verify found a difference) prints its replay command."""
+    try:
+        code = run_stream(parse_args(argv))
+    except JobFailed:
+        print(f"replay: {replay_command(['stream', *argv])}", file=sys.stderr)
+        raise
+    if code:
+        print(f"replay: {replay_command(['stream', *argv])}")
+    return code
+
+
+def run_stream(args: argparse.Namespace) -> int:
     settings, inputs = settings_and_inputs(args, overrides(args))
     st = settings.stream
-    parse_kill(args.kill, args.every, args.seed, args.kill_count, st.mappers, st.reducers)
+    kill = parse_kill(args.kill, args.every, args.seed, args.kill_count, st.mappers, st.reducers)
+    plan = parse_chaos(args.chaos, args.kill_at, kill is not None, st.mappers, st.reducers, len(inputs))
     parse_crash(args.crash, st.mappers, st.reducers)
     if args.throttle < 0:
         raise UserError("--throttle must be >= 0")
     check_ports(st)
+    if plan:
+        log.info("chaos%s: kill %s", f" seed {plan.seed}" if plan.seed is not None else "", plan.describe())
     keys = JobKeys(new_job_id())
     run_path = os.path.abspath(os.path.join(settings.run_dir, keys.job))
     os.makedirs(os.path.join(run_path, "logs"), exist_ok=True)
@@ -240,7 +275,7 @@ def stream_main(argv: Sequence[str]) -> int:
     proc = None
     try:
         enqueue(conn, keys, inputs, st.mappers)
-        spec_path = write_spec(args, settings, keys, run_path, inputs)
+        spec_path = write_spec(args, settings, keys, run_path, inputs, kill, plan)
         spec = JobSpec.load(spec_path)
         proc = start_coordinator(settings, spec_path, url, run_path)
         result = watch(proc)
@@ -255,7 +290,7 @@ def stream_main(argv: Sequence[str]) -> int:
         write_record({"job": keys.job, "kind": "stream", "elapsed_s": elapsed, "files": len(inputs),
                       "bytes": sum(f.size for f in inputs), "mappers": st.mappers, "reducers": st.reducers,
                       "checkpoint_interval_s": st.checkpoint_interval_s, "run_path": run_path,
-                      "trace": trace.path(),
+                      "trace": trace.path(), "chaos": chaos_record(plan, result.get("chaos")),
                       **{k: result[k] for k in ("checkpoints_completed", "recoveries", "kills",
                                                 "final_checkpoint_id", "recovery_id")}},
                      run_path, args.record)
@@ -267,6 +302,21 @@ def stream_main(argv: Sequence[str]) -> int:
             server.stop()
         trace.event(trace.RUN_END)
     return report(table, inputs, settings, warnings, elapsed, args.verify)
+
+
+def chaos_record(plan: ChaosPlan | None, fired: list[dict] | None) -> dict | None:
+    """The plan and the kills that fired (with what the coordinator saw then), for the run record.
+
+    A kill the job never reached (it ended first) is named in a warning: with
+    more data or --throttle it would have fired.
+    """
+    if plan is None:
+        return None
+    fired = fired or []
+    if len(fired) < len(plan.kills):
+        log.warning("chaos: %d of %d kills never fired (the job ended first): %s", len(plan.kills) - len(fired),
+                    len(plan.kills), ", ".join(map(str, plan.kills[len(fired):])))
+    return {**plan.to_json(), "fired": fired}
 
 
 def start_coordinator(settings: Settings, spec_path: str, url: str, run_path: str) -> subprocess.Popen:

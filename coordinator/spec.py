@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 
-from coordinator.chaos import KillSpec
+from coordinator.chaos import ChaosPlan, KillSpec
 
 
 @dataclass(frozen=True)
@@ -20,10 +20,15 @@ class JobSpec:
     throttle_s: float = 0.0
     crash: dict = field(default_factory=dict)  # worker id -> crash point (first incarnation only)
     kill: dict | None = None  # KillSpec fields, or None
+    chaos: dict | None = None  # ChaosPlan.to_json(): kills at logical points, or None
 
     @property
     def kill_spec(self) -> KillSpec | None:
         return KillSpec(**self.kill) if self.kill else None
+
+    @property
+    def chaos_plan(self) -> ChaosPlan | None:
+        return ChaosPlan.from_json(self.chaos) if self.chaos else None
 
     def save(self, path: str) -> None:
         with open(path, "w", encoding="utf-8") as fh:

@@ -110,12 +110,13 @@ class Supervisor:
         proc = self.procs.get(wid)
         return proc is not None and proc.poll() is None
 
-    def kill(self, wid: str) -> None:
-        """SIGKILL for crash injection; the exit is then noticed like any other."""
+    def kill(self, wid: str, at: str | None = None) -> None:
+        """SIGKILL for crash injection; the exit is then noticed like any other.
+        `at` names the logical point of a --chaos/--kill-at kill (traced)."""
         self.chaos_killed.add(wid)
-        trace.event(trace.KILL, target=wid, target_pid=self.procs[wid].pid)
+        trace.event(trace.KILL, target=wid, target_pid=self.procs[wid].pid, **({"at": at} if at else {}))
         procs.kill(self.procs[wid], signal.SIGKILL)
-        log.warning("chaos: SIGKILL %s (pid %d)", wid, self.procs[wid].pid)
+        log.warning("chaos: SIGKILL %s (pid %d)%s", wid, self.procs[wid].pid, f" at {at}" if at else "")
 
     def stop_all(self) -> None:
         for wid, proc in self.procs.items():

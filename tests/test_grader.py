@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from grading.checks import stale_completions
 from support import REPO
 
 GRADER = REPO / "tests" / "grade.py"
@@ -26,9 +27,14 @@ RUBRIC = REPO / "tests" / "rubric.json"
 
 # Deliberately broken parts: (lab, part, file or package under tests/broken/, the item that must fail).
 # Adding a variant is one line here (Lab 2 lines are skipped while the streaming job is missing).
+# Each fails its item every time (checked with --seed 1, 2, 3): the Lab 2 items kill at logical points
+# where the bug matters (--kill-at, e.g. right after checkpoint 2 completes), not at clock times.
 BROKEN = [
     (1, "lua", "lua_ignores_xack.lua", "slow_worker_stolen"),
     (1, "worker", "worker_exits_early.py", "crash_after_read"),
+    (2, "mapper", "mapper_forgets_cursor", "mapper_killed_once"),  # recovery re-sends counted files
+    (2, "reducer", "reducer_snapshots_unaligned", "killed_under_load"),  # recovery loses in-flight files
+    (2, "coordinator", "coordinator_accepts_stale_acks", "stale_acks_ignored"),  # completes a checkpoint early
 ]
 
 
@@ -169,6 +175,26 @@ def test_hung_item_is_killed_and_later_items_skipped(tmp_path):
     assert "hangs" in graded["later"]["reasons"][0]
 
 
+def test_stale_completion_check_reads_acks_by_recovery_id():
+    """check.stale_completions: a checkpoint completed with an ack from before the last recovery is one
+    violation; acks under the current recovery id from every worker are none (whatever came before)."""
+    def ack(cp: int, src: str, rid: int) -> dict:
+        return {"proc": "coordinator", "ev": "ack", "cp": cp, "kind": "checkpoint_ack", "src": src, "rid": rid}
+
+    workers = ["mapper-0", "reducer-0"]
+    events = [{"proc": "client", "ev": "run_start", "mappers": 1, "reducers": 1},
+              ack(1, "reducer-0", 0),  # checkpoint 1 under recovery 0: mapper-0 dies before acking
+              {"proc": "coordinator", "ev": "recovery_started", "rid": 1, "cp": 0},
+              ack(1, "mapper-0", 1),  # the id is used again; reducer-0 has not acked it under recovery 1
+              {"proc": "coordinator", "ev": "checkpoint_complete", "cp": 1}]
+    assert stale_completions(events) == 1
+    events[-1:-1] = [ack(1, "reducer-0", 1)]
+    assert stale_completions(events) == 0
+    events += [*(ack(2, w, 1) for w in workers), {"proc": "coordinator", "ev": "checkpoint_complete", "cp": 2}]
+    assert stale_completions(events) == 0
+    assert stale_completions([{k: v for k, v in e.items() if k != "rid"} for e in events]) is None  # not checkable
+
+
 def _bad_rubric(tmp_path: Path) -> list[str]:
     path = tmp_path / "bad.json"
     path.write_text('{"labs": {"1": {"items": [}}}', encoding="utf-8")
@@ -183,14 +209,23 @@ def _typo_rubric(tmp_path: Path) -> list[str]:
     return ["--rubric", str(path)]
 
 
+def _unknown_check_rubric(tmp_path: Path) -> list[str]:
+    rubric = json.loads(RUBRIC.read_text(encoding="utf-8"))
+    rubric["labs"]["1"]["items"][0]["expect"] = {"check.no_such_thing": "== 0"}
+    path = tmp_path / "check.json"
+    path.write_text(json.dumps(rubric), encoding="utf-8")
+    return ["--rubric", str(path)]
+
+
 @pytest.mark.parametrize("make_args, message", [
     (_bad_rubric, "not valid JSON"),
     (_typo_rubric, "unknown key(s) pionts"),
+    (_unknown_check_rubric, "'check.no_such_thing': no such check"),
     (lambda tmp: ["--only", "no_such_item"], "unknown item(s) no_such_item"),
     (lambda tmp: ["--part", f"worker={tmp}/missing.py"], "does not exist"),
     (lambda tmp: ["--part", "gizmo=worker.py"], "unknown part 'gizmo'"),
     (lambda tmp: ["--data", f"{tmp}/nowhere"], "does not exist"),
-], ids=["bad-json", "typo-key", "unknown-item", "missing-part", "unknown-part", "missing-data"])
+], ids=["bad-json", "typo-key", "unknown-check", "unknown-item", "missing-part", "unknown-part", "missing-data"])
 @pytest.mark.timeout(60)
 def test_user_mistakes_are_one_line(tmp_path, make_args, message):
     result = run_grader("--lab", "1", "--out", str(tmp_path / "grade"), *make_args(tmp_path), timeout=50)

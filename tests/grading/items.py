@@ -21,11 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from grading import runner
+from grading.checks import CHECKS
 from grading.data import REPO, Corpora
 from grading.rubric import Expectation, Item, Lab, Rubric
 from wordcount.config import Settings, load_settings
 from wordcount.errors import UserError
 from wordcount.table import diff_report, read_table
+from wordcount.trace import read_trace
 
 log = logging.getLogger("grade")
 
@@ -39,6 +41,9 @@ HINTS = {
                       "(use more data or a shorter --kill-redis-every)",
     "kills": "fewer kills than planned: the job ended too soon (use more data, a shorter --every or --throttle)",
     "trace.kill": "no process was killed: the job ended before the first kill (use more data or a shorter --every)",
+    "check.stale_completions": "the coordinator declared a checkpoint complete without an ack from every worker "
+                               "under the current recovery id: an ack from before a recovery (or of an abandoned "
+                               "checkpoint with the same id) was counted",
 }
 
 
@@ -172,12 +177,21 @@ def _trace_count(trace: Path, event: str) -> int:
     return count
 
 
+def _trace_value(trace: Path, field: str) -> int | None:
+    """`trace.<event>`: how many such events; `check.<name>`: violations found by that check."""
+    kind, name = field.split(".", 1)
+    if kind == "trace":
+        return _trace_count(trace, name)
+    return CHECKS[name](read_trace(trace))
+
+
 def check_expectation(exp: Expectation, record: dict[str, Any], trace: Path | None, out: Outcome) -> None:
-    if exp.field.startswith("trace."):
-        if trace is None:
-            out.notes.append(f"{exp} not checked: the run left no trace file")
+    if exp.field.startswith(("trace.", "check.")):
+        actual: Any = _trace_value(trace, exp.field) if trace is not None else None
+        if actual is None:
+            why = "the run left no trace file" if trace is None else "its trace lacks the events it needs"
+            out.notes.append(f"{exp} not checked: {why}")
             return
-        actual: Any = _trace_count(trace, exp.field.split(".", 1)[1])
     else:
         actual = record.get(exp.field)
     if not isinstance(actual, (int, float)) or isinstance(actual, bool):

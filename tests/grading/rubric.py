@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from grading.checks import CHECKS
 from wordcount.errors import UserError
 
 ITEM_KEYS = {"id", "title", "points", "timeout_s", "args", "corpus", "settings", "expect", "kind", "max_ratio"}
@@ -29,7 +30,8 @@ _EXPECT = re.compile(r"^\s*(>=|<=|==|!=|>|<)\s*(-?\d+(?:\.\d+)?)\s*$")
 
 @dataclass(frozen=True)
 class Expectation:
-    """`field op value`, e.g. stolen >= 1; `trace.kill` counts trace events named kill."""
+    """`field op value`, e.g. stolen >= 1; `trace.kill` counts trace events named kill;
+    `check.stale_completions` counts the violations a trace check (grading/checks.py) finds."""
 
     field: str
     op: str
@@ -106,6 +108,9 @@ def parse_expectation(name: str, spec: Any, where: str) -> Expectation:
     match = _EXPECT.match(spec) if isinstance(spec, str) else None
     _need(match is not None, where, f"expect {name!r}: {spec!r} is not like '>= 1' (ops: {' '.join(OPS)})")
     assert match is not None
+    check = name.partition("check.")[2] if name.startswith("check.") else None
+    _need(check is None or check in CHECKS, where,
+          f"expect {name!r}: no such check (checks: {', '.join('check.' + c for c in CHECKS)})")
     return Expectation(name, match.group(1), float(match.group(2)))
 
 
