@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import shlex
 import sys
 import time
 from dataclasses import dataclass, field, replace
@@ -22,7 +21,9 @@ import redis
 
 import myrds
 from wordcount import parts, procs, trace
-from wordcount.cli import add_common_arguments, report, run_main, settings_and_inputs, write_record
+from wordcount.cli import (
+    add_common_arguments, report, run_main, settings_and_inputs, with_replay, write_record,
+)
 from wordcount.config import Settings, to_json
 from wordcount.chaos import Schedule, batch_schedule
 from wordcount.crash import parse_crash_spec
@@ -263,19 +264,7 @@ def batch_main(argv: Sequence[str]) -> int:
         settings = replace(settings, crash={**schedule.crashes, **settings.crash})
         log.info("chaos seed %d: crashes %s, Redis kills after %s committed files",
                  args.chaos, schedule.crashes, list(schedule.redis_kills_after))
-    try:
-        code = run_batch(args, settings, inputs, schedule)
-    except JobFailed:
-        print(f"replay: {replay_command(argv)}", file=sys.stderr)
-        raise
-    if code:
-        print(f"replay: {replay_command(argv)}")
-    return code
-
-
-def replay_command(argv: Sequence[str]) -> str:
-    """The command line that repeats this run (with --chaos SEED, the same crashes)."""
-    return shlex.join([sys.executable, os.path.relpath(__file__), *argv])
+    return with_replay(lambda: run_batch(args, settings, inputs, schedule), argv)
 
 
 def run_batch(args: argparse.Namespace, settings: Settings, inputs: list[InputFile],

@@ -21,12 +21,11 @@ from typing import Sequence
 import redis
 
 import myrds
-from client import replay_command
 from coordinator.chaos import (MAPPER_POINTS, POINTS, REDUCER_POINTS, ChaosPlan, KillSpec, parse_chaos, parse_crash,
                                parse_kill)
 from coordinator.spec import JobSpec
 from wordcount import checkpoint, parts, procs, trace
-from wordcount.cli import add_common_arguments, report, settings_and_inputs, write_record
+from wordcount.cli import add_common_arguments, report, settings_and_inputs, with_replay, write_record
 from wordcount.config import Settings, StreamSettings, to_json
 from wordcount.errors import JobFailed, UserError
 from wordcount.inputs import InputFile
@@ -243,14 +242,7 @@ def gather(spec: JobSpec, final_id: int) -> tuple[dict[str, int], list[str]]:
 # -- entry point -----------------------------------------------------------------------------
 def stream_main(argv: Sequence[str]) -> int:
     """Run the job; a failed one (job failed, or --verify found a difference) prints its replay command."""
-    try:
-        code = run_stream(parse_args(argv))
-    except JobFailed:
-        print(f"replay: {replay_command(['stream', *argv])}", file=sys.stderr)
-        raise
-    if code:
-        print(f"replay: {replay_command(['stream', *argv])}")
-    return code
+    return with_replay(lambda: run_stream(parse_args(argv)), ["stream", *argv])
 
 
 def run_stream(args: argparse.Namespace) -> int:

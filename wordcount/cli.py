@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import os
+import shlex
 import signal
 import sys
 import time
@@ -17,6 +18,7 @@ from wordcount.inputs import InputFile, find_inputs
 from wordcount.table import diff_report, serial_count, sorted_items, write_table
 
 log = logging.getLogger("client")
+CLIENT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "client.py")
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
@@ -77,6 +79,23 @@ def write_record(record: dict, run_path: str, extra_path: str | None) -> None:
 
 def setup_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+
+
+def replay_command(argv: Sequence[str]) -> str:
+    """The command line that repeats a run (with a chaos seed, the same crashes)."""
+    return shlex.join([sys.executable, os.path.relpath(CLIENT), *argv])
+
+
+def with_replay(run: Callable[[], int], argv: Sequence[str]) -> int:
+    """Run a job; if it fails (job failed, or --verify found a difference), print how to replay it."""
+    try:
+        code = run()
+    except JobFailed:
+        print(f"replay: {replay_command(argv)}", file=sys.stderr)
+        raise
+    if code:
+        print(f"replay: {replay_command(argv)}")
+    return code
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -159,22 +159,28 @@ def check_value(name: str, value: Any, default: Any, where: str) -> Any:
     return value
 
 
+def read_json_object(path: str, what: str, flag: str) -> dict[str, Any]:
+    """A JSON file that must hold an object; every failure is one UserError line."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            raw = json.load(fh)
+    except FileNotFoundError:
+        raise UserError(f"{what} {path!r} not found; pass {flag} FILE") from None
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    except OSError as exc:
+        raise UserError(f"cannot read {what} {path!r}: {exc.strerror}") from None
+    if not isinstance(raw, dict):
+        raise UserError(f"{path}: must hold a JSON object")
+    return raw
+
+
 def load_settings(path: str | None, overrides: dict[str, Any] | None = None) -> Settings:
     """Read `path` (default config.json if present), then apply flag overrides."""
     raw: dict[str, Any] = {}
     where = path or DEFAULT_CONFIG
     if path is not None or os.path.exists(DEFAULT_CONFIG):
-        try:
-            with open(where, encoding="utf-8") as fh:
-                raw = json.load(fh)
-        except FileNotFoundError:
-            raise UserError(f"config file {where!r} not found; pass --config FILE") from None
-        except json.JSONDecodeError as exc:
-            raise UserError(f"{where}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
-        except OSError as exc:
-            raise UserError(f"cannot read config file {where!r}: {exc.strerror}") from None
-        if not isinstance(raw, dict):
-            raise UserError(f"{where}: must hold a JSON object")
+        raw = read_json_object(where, "config file", "--config")
     settings = _build(Settings, raw, where)
     return apply_overrides(settings, overrides or {})
 

@@ -6,7 +6,6 @@ missing field, a duplicate id, a bad expectation) is reported as a
 """
 from __future__ import annotations
 
-import json
 import operator
 import re
 from dataclasses import dataclass, field
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from grading.checks import CHECKS
+from wordcount.config import read_json_object
 from wordcount.errors import UserError
 
 ITEM_KEYS = {"id", "title", "points", "timeout_s", "args", "corpus", "settings", "expect", "kind", "max_ratio"}
@@ -174,15 +174,7 @@ def _corpora(raw: Any, where: str) -> dict[str, Corpus]:
 def load_rubric(path: str | Path) -> Rubric:
     """Read and check the whole rubric; any mistake is a one-line UserError."""
     where = f"rubric {path}"
-    try:
-        raw = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError(f"{where}: file not found; pass --rubric FILE") from None
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{where}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
-    except OSError as exc:
-        raise UserError(f"{where}: cannot read ({exc.strerror})") from None
-    _need(isinstance(raw, dict), where, "must hold a JSON object")
+    raw = read_json_object(str(path), "rubric", "--rubric")
     _check_keys(raw, TOP_KEYS, where)
     _need(isinstance(raw.get("seed", 1), int), where, "'seed' must be an integer")
     _need(isinstance(raw.get("log_tail_lines", 20), int), where, "'log_tail_lines' must be an integer")
