@@ -220,3 +220,26 @@ def test_leftover_processes_are_found_killed_and_reported(tmp_path):
         cwd_only.kill()
         env_tagged.wait()
         cwd_only.wait()
+
+
+# -- swappable parts from the environment ---------------------------------------------
+def test_wc_parts_env_swaps_parts_for_every_run(monkeypatch, tmp_path):
+    from wordcount.config import load_settings
+
+    student = tmp_path / "worker.py"
+    student.write_text("# a student's worker\n")
+    monkeypatch.setenv("WC_PARTS", f"worker={student}")
+    assert load_settings(None).parts["worker"] == str(student)
+    other = tmp_path / "other.py"
+    other.write_text("")
+    assert load_settings(None, {"parts": {"worker": str(other)}}).parts["worker"] == str(other)
+
+
+@pytest.mark.parametrize("spec", ["worker", "nosuchpart=/tmp", "worker=/no/such/file.py"])
+def test_wc_parts_env_mistakes_are_one_line_errors(monkeypatch, spec):
+    from wordcount.config import load_settings
+    from wordcount.errors import UserError
+
+    monkeypatch.setenv("WC_PARTS", spec)
+    with pytest.raises(UserError, match="WC_PARTS"):
+        load_settings(None)
