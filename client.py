@@ -132,13 +132,10 @@ class Supervisor:
     generation: int = 0
 
     def start_worker(self, name: str) -> None:
-        impl = parts.resolve(self.settings.parts, "worker")
-        argv = [sys.executable, *parts.python_target(impl), "--name", name,
-                "--job", self.keys.job, "--settings", self.settings_path]
-        env = {**os.environ, "WC_REDIS_URL": self.url, "PYTHONPATH": parts.pythonpath_for(impl),
-               **trace.child_env(name)}
-        self.workers[name] = procs.spawn(argv, os.path.join(self.run_path, "logs", f"{name}.log"), env=env)
-        trace.event(trace.SPAWN, target=name, target_pid=self.workers[name].pid)
+        self.workers[name] = parts.spawn(
+            self.settings.parts, "worker", ["--name", name, "--job", self.keys.job, "--settings", self.settings_path],
+            label=name, log_path=os.path.join(self.run_path, "logs", f"{name}.log"),
+            env={"WC_REDIS_URL": self.url})
 
     @property
     def settings_path(self) -> str:

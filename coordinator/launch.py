@@ -14,7 +14,6 @@ import os
 import select
 import socket
 import subprocess
-import sys
 import time
 from typing import Sequence
 
@@ -102,7 +101,7 @@ def overrides(args: argparse.Namespace) -> dict:
 # -- checks before anything starts --------------------------------------------------
 def check_ports(st: StreamSettings) -> None:
     """Configured ports must be free now; 0 means the process picks one."""
-    if st.coordinator_port and _udp_in_use(st.host, st.coordinator_port):
+    if st.coordinator_port and port_taken(st.host, st.coordinator_port, socket.SOCK_DGRAM):
         raise UserError(f"stream.coordinator_port {st.coordinator_port} is in use; pick another or use 0")
     ports = list(st.reducer_ports)
     if ports and len(ports) != st.reducers:
@@ -111,24 +110,17 @@ def check_ports(st: StreamSettings) -> None:
     for i, port in enumerate(ports):
         if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port < 65536:
             raise UserError(f"stream.reducer_ports[{i}] must be a port number (got {port!r})")
-        if port and (ports.count(port) > 1 or tcp_port_taken(st.host, port)):
+        if port and (ports.count(port) > 1 or port_taken(st.host, port)):
             raise UserError(f"stream.reducer_ports[{i}] {port} is in use; pick another or use 0")
 
 
-def tcp_port_taken(host: str, port: int) -> bool:
-    """True if a socket is bound to (host, port). Binds with SO_REUSEADDR, as a
-    reducer does, so connections of an earlier run lingering in TIME_WAIT do not count."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host, port))
-        except OSError:
-            return True
-    return False
-
-
-def _udp_in_use(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+def port_taken(host: str, port: int, kind: int = socket.SOCK_STREAM) -> bool:
+    """True if a socket of `kind` is bound to (host, port). A TCP probe binds with
+    SO_REUSEADDR, as a reducer does, so connections of an earlier run lingering
+    in TIME_WAIT do not count."""
+    with socket.socket(socket.AF_INET, kind) as s:
+        if kind == socket.SOCK_STREAM:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
         except OSError:
@@ -313,14 +305,9 @@ def chaos_record(plan: ChaosPlan | None, fired: list[dict] | None) -> dict | Non
 
 def start_coordinator(settings: Settings, spec_path: str, url: str, run_path: str) -> subprocess.Popen:
     """The coordinator process (the reference, or a swapped-in part), its stdout a pipe to us."""
-    impl = parts.resolve(settings.parts, "coordinator")
-    env = {**os.environ, "WC_REDIS_URL": url, "PYTHONPATH": parts.pythonpath_for(impl),
-           **trace.child_env("coordinator")}
-    proc = procs.spawn([sys.executable, *parts.python_target(impl), "--spec", spec_path],
-                       log_path=os.path.join(run_path, "logs", "coordinator.log"), env=env,
+    return parts.spawn(settings.parts, "coordinator", ["--spec", spec_path], label="coordinator",
+                       log_path=os.path.join(run_path, "logs", "coordinator.log"), env={"WC_REDIS_URL": url},
                        stdout=subprocess.PIPE)
-    trace.event(trace.SPAWN, target="coordinator", target_pid=proc.pid)
-    return proc
 
 
 def _drop_streams(conn: redis.Redis, keys: JobKeys, mappers: int) -> None:

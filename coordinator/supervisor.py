@@ -12,7 +12,6 @@ import logging
 import os
 import signal
 import subprocess
-import sys
 from collections import Counter
 
 from coordinator.spec import JobSpec
@@ -38,9 +37,9 @@ class Supervisor:
         self.unexpected: Counter[str] = Counter()
 
     # -- starting ---------------------------------------------------------------------
-    def argv(self, wid: str, incarnation: int) -> list[str]:
+    def args(self, wid: str, incarnation: int) -> list[str]:
+        """Command-line arguments of one incarnation of `wid` (mapper or reducer)."""
         kind = wid.rsplit("-", 1)[0]
-        target = parts.python_target(parts.resolve(self.settings.parts, kind))
         args = ["--id", wid, "--incarnation", str(incarnation), "--settings", self.spec.settings_path,
                 "--coordinator", self.coordinator, "--checkpoint-dir", self.spec.checkpoint_dir]
         if kind == "mapper":
@@ -53,16 +52,14 @@ class Supervisor:
         crash = self.spec.crash.get(wid)
         if crash and incarnation == 0:  # fires once per worker id: replacements never get it
             args += ["--crash", crash]
-        return [sys.executable, *target, *args]
+        return args
 
     def start(self, wid: str, incarnation: int) -> None:
         """Start `wid` (the reference, or the swapped-in part of its kind)."""
-        impl = parts.resolve(self.settings.parts, wid.rsplit("-", 1)[0])
-        env = {**os.environ, "PYTHONPATH": parts.pythonpath_for(impl), **trace.child_env(wid)}
         log_path = os.path.join(self.spec.run_path, "logs", f"{wid}.{incarnation}.log")
-        proc = self.procs[wid] = procs.spawn(self.argv(wid, incarnation), log_path=log_path, env=env)
+        proc = self.procs[wid] = parts.spawn(self.settings.parts, wid.rsplit("-", 1)[0],
+                                             self.args(wid, incarnation), label=wid, log_path=log_path)
         self.incarnation[wid] = incarnation
-        trace.event(trace.SPAWN, target=wid, target_pid=proc.pid)
         if incarnation:
             trace.event(trace.WORKER_RESTARTED, target=wid, target_pid=proc.pid)
         log.info("started %s incarnation %d (pid %d)", wid, incarnation, proc.pid)

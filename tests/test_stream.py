@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import message as m
-from coordinator.launch import tcp_port_taken
+from coordinator.launch import port_taken
 from support import (
     assert_same_table, describe, make_corpus, read_output, read_record, run_client, serial, start_client,
     stop_client, tagged_processes, wait_until, write_config,
@@ -205,7 +205,7 @@ def test_malformed_frames_are_dropped_and_the_job_stays_exact(tmp_run, small_cor
     assert "exceeds the limit" in reducer_logs
     assert record["recoveries"] == []  # nothing crashed
     for port in ports:  # nothing of ours still holds the ports
-        assert not tcp_port_taken("127.0.0.1", port)
+        assert not port_taken("127.0.0.1", port)
 
 
 def _connect(port: int) -> socket.socket | None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from coordinator.launch import tcp_port_taken
+from coordinator.launch import port_taken
 from test_stream import assert_only_final_checkpoints, make_small_corpus, run_stream
 from wordcount import procs
 
@@ -55,7 +55,7 @@ def test_reducers_killed_repeatedly_rebind_their_fixed_ports(tmp_run, small_corp
     assert run.record["kills"] == 4
     assert all(w.startswith("reducer") for w, cause in run.causes() if cause == "killed")
     assert "Address already in use" not in run.log()
-    assert not any(tcp_port_taken("127.0.0.1", p) for p in ports)
+    assert not any(port_taken("127.0.0.1", p) for p in ports)
     # the same fixed ports again at once: connections left in TIME_WAIT must not block them
     run_stream(tmp_run, small_corpus, "--mappers", 1, reducer_ports=ports)
 

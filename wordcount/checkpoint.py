@@ -13,9 +13,10 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 import zlib
 from typing import Any
+
+from wordcount.atomic import atomic_write
 
 MAGIC = "wc-checkpoint"
 FORMAT = 1
@@ -38,31 +39,9 @@ def write(directory: str, worker: str, checkpoint_id: int, state: dict[str, Any]
     body = json.dumps({"worker": worker, "checkpoint_id": checkpoint_id, "state": state},
                       ensure_ascii=False, separators=(",", ":")).encode()
     header = f"{MAGIC} {FORMAT} {zlib.crc32(body):08x} {len(body)}\n".encode()
-    os.makedirs(directory, exist_ok=True)
     final = path_for(directory, worker, checkpoint_id)
-    fd, tmp = tempfile.mkstemp(prefix=f".{worker}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(header)
-            fh.write(body)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, final)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(directory)
+    atomic_write(final, header + body)
     return final
-
-
-def _fsync_dir(directory: str) -> None:
-    """Make the rename itself durable."""
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def read(directory: str, worker: str, checkpoint_id: int) -> dict[str, Any]:

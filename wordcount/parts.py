@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import subprocess
+import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Mapping, Sequence
 
+from wordcount import procs, trace
 from wordcount.errors import UserError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -60,8 +64,22 @@ def python_target(path: Path) -> list[str]:
 
 def pythonpath_for(path: Path) -> str:
     """PYTHONPATH that lets a swapped part import both itself and the reference code."""
-    extra = str(path.parent if path.is_dir() else path.parent)
-    return os.pathsep.join(dict.fromkeys([extra, str(REPO)]))
+    return os.pathsep.join(dict.fromkeys([str(path.parent), str(REPO)]))
+
+
+def spawn(configured: dict, name: str, args: Sequence[str], *, label: str, log_path: str,
+          env: Mapping[str, str] | None = None, stdout: int | None = None) -> subprocess.Popen:
+    """Start the configured implementation of part `name` as a supervised, traced child.
+
+    The child runs under process label `label` in the trace; `env` adds to
+    this process's environment.
+    """
+    impl = resolve(configured, name)
+    full_env = {**os.environ, **(env or {}), "PYTHONPATH": pythonpath_for(impl), **trace.child_env(label)}
+    proc = procs.spawn([sys.executable, *python_target(impl), *args], log_path=log_path, env=full_env,
+                       stdout=stdout)
+    trace.event(trace.SPAWN, target=label, target_pid=proc.pid)
+    return proc
 
 
 def load_module(path: Path, label: str) -> ModuleType:

@@ -60,13 +60,6 @@ def spawn(
             fh.close()
 
 
-def python_argv(script_or_module: str, *args: str) -> list[str]:
-    """argv that runs a script path or `-m module` with this interpreter."""
-    if script_or_module.endswith(".py"):
-        return [sys.executable, script_or_module, *args]
-    return [sys.executable, "-m", script_or_module, *args]
-
-
 def kill(proc: subprocess.Popen, sig: int = signal.SIGKILL) -> None:
     """Signal a child and every process in its session; ignore ones already gone."""
     try:

@@ -1,11 +1,10 @@
 """The word table: its on-disk format, the serial reference count and diffs."""
 from __future__ import annotations
 
-import os
-import tempfile
 from collections import Counter
 from typing import Iterable, Mapping
 
+from wordcount.atomic import atomic_write
 from wordcount.tokenize import TokenizerSpec, count_file
 
 
@@ -16,18 +15,8 @@ def sorted_items(table: Mapping[str, int]) -> list[tuple[str, int]]:
 
 def write_table(table: Mapping[str, int], path: str) -> None:
     """Write `word<TAB>count` lines atomically, so a crash never leaves half a file."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".wc-", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            for word, count in sorted_items(table):
-                fh.write(f"{word}\t{count}\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    text = "".join(f"{word}\t{count}\n" for word, count in sorted_items(table))
+    atomic_write(path, text.encode("utf-8"))
 
 
 def read_table(path: str) -> dict[str, int]:
