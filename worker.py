@@ -25,7 +25,7 @@ import redis
 
 from wordcount import trace
 from wordcount.config import load_settings
-from wordcount.crash import CrashPlan
+from wordcount.faults.process import CrashPlan
 from wordcount.keys import COMMIT_FUNCTION, JobKeys
 from wordcount.tokenize import count_bytes
 

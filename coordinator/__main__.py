@@ -1,5 +1,5 @@
 """`python -m coordinator --spec RUN/stream-job.json`: the coordinator process,
-started by `python client.py stream` (coordinator/launch.py). It prints JSON
+started by `python client.py stream` (wordcount/stream/launch.py). It prints JSON
 lines on stdout -- {"status": ...} while running, one {"result": ...} at the
 end -- and logs to stderr (the launcher sends that to logs/coordinator.log)."""
 from __future__ import annotations
@@ -11,10 +11,10 @@ import sys
 from typing import NoReturn, Sequence
 
 from coordinator.coordinator import Coordinator, emit
-from coordinator.spec import JobSpec
 from wordcount import trace
 from wordcount.config import load_settings
 from wordcount.errors import JobFailed, UserError
+from wordcount.stream.spec import JobSpec
 
 
 def _terminate(signum: int, frame: object) -> NoReturn:

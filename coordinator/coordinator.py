@@ -30,14 +30,23 @@ import time
 
 import message as m
 from coordinator import phases
-from coordinator.chaos import KillSchedule, LogicalKills, worker_ids
-from coordinator.phases import Finish, Phase, Received, Restart, Send, Tick, WorkerExited
+from coordinator.phases import (
+    Finish,
+    Phase,
+    Received,
+    Restart,
+    Send,
+    Tick,
+    WorkerExited,
+)
 from coordinator.recoveries import RecoveryLog
-from coordinator.spec import JobSpec
 from coordinator.supervisor import Supervisor
-from wordcount import checkpoint, trace
+from wordcount import trace
 from wordcount.config import Settings
 from wordcount.errors import JobFailed, UserError
+from wordcount.faults.stream_plan import KillSchedule, LogicalKills, worker_ids
+from wordcount.stream import checkpoint
+from wordcount.stream.spec import JobSpec
 
 log = logging.getLogger("coordinator")
 TICK_S = 0.05  # longest wait for an event: bounds timer and exit-detection latency

@@ -14,11 +14,11 @@ import signal
 import subprocess
 from collections import Counter
 
-from coordinator.spec import JobSpec
 from wordcount import parts, procs, trace
 from wordcount.config import Settings
-from wordcount.crash import CRASH_EXIT
 from wordcount.errors import JobFailed
+from wordcount.faults.process import CRASH_EXIT
+from wordcount.stream.spec import JobSpec
 
 log = logging.getLogger("coordinator")
 

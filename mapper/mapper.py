@@ -3,7 +3,7 @@ sends each reducer its share of every file's counts over a persistent TCP
 connection.
 
 Threads: the heartbeat thread and the coordinator listener (see
-wordcount/stream_worker.py) only queue commands; the main thread is the
+wordcount/stream/worker.py) only queue commands; the main thread is the
 command handler: it executes queued commands first (checkpoint, recovery,
 exit) and, when there are none, processes the next stream entry.
 
@@ -28,7 +28,12 @@ import redis
 import message as m
 from wordcount import trace
 from wordcount.keys import JobKeys
-from wordcount.stream_worker import StreamWorker, common_arguments, parse_address, run_worker
+from wordcount.stream.worker import (
+    StreamWorker,
+    common_arguments,
+    parse_address,
+    run_worker,
+)
 from wordcount.tokenize import count_file
 
 log = logging.getLogger("mapper")

@@ -1,7 +1,7 @@
 """A reducer of the streaming job: sums the word counts its mappers send and
 takes aligned (Flink-style) checkpoints of them.
 
-Threads: heartbeat and coordinator listener (wordcount/stream_worker.py), an
+Threads: heartbeat and coordinator listener (wordcount/stream/worker.py), an
 acceptor for mapper connections, one channel thread per connection, and the
 main thread, the command handler, which alone changes the counts and the
 alignment state. A channel thread that delivers checkpoint marker n stops
@@ -23,8 +23,9 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import message as m
-from wordcount import checkpoint, trace
-from wordcount.stream_worker import POLL_S, StreamWorker, common_arguments, run_worker
+from wordcount import trace
+from wordcount.stream import checkpoint
+from wordcount.stream.worker import POLL_S, StreamWorker, common_arguments, run_worker
 
 log = logging.getLogger("reducer")
 IDLE_WAIT_S = 0.5

@@ -7,8 +7,15 @@ import os
 from pathlib import Path
 
 import pytest
-
-from support import TAG_ENV, check_nothing_left, forget_roots, make_corpus, new_tag, register_root, write_config
+from support import (
+    TAG_ENV,
+    check_nothing_left,
+    forget_roots,
+    make_corpus,
+    new_tag,
+    register_root,
+    write_config,
+)
 
 # Children die with their parent via PDEATHSIG, which the kernel delivers at
 # once but which may take a moment to be reaped: allow that much, no more.

@@ -34,6 +34,7 @@ for _path in (str(REPO), str(HERE)):
 from grading import items, report, runner  # noqa: E402
 from grading.data import Corpora  # noqa: E402
 from grading.rubric import load_rubric, select  # noqa: E402
+
 from wordcount.config import Settings, load_settings  # noqa: E402
 from wordcount.errors import UserError  # noqa: E402
 from wordcount.parts import parse_part  # noqa: E402

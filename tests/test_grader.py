@@ -17,7 +17,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from grading.checks import stale_completions
 from support import REPO
 

@@ -8,8 +8,15 @@ import subprocess
 import sys
 
 import pytest
-
-from support import REPO, assert_same_table, describe, read_output, run_client, serial, write_config
+from support import (
+    REPO,
+    assert_same_table,
+    describe,
+    read_output,
+    run_client,
+    serial,
+    write_config,
+)
 
 sys.path.insert(0, str(REPO / "tests"))
 import handout  # noqa: E402

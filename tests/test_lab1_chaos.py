@@ -5,8 +5,15 @@ that replays it."""
 from __future__ import annotations
 
 import pytest
+from support import (
+    assert_same_table,
+    make_corpus,
+    run_batch,
+    serial,
+    worker_log,
+    write_config,
+)
 
-from support import assert_same_table, make_corpus, run_batch, serial, worker_log, write_config
 from wordcount.trace import read_trace
 
 pytestmark = pytest.mark.crash

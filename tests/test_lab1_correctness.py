@@ -6,8 +6,14 @@ import re
 from collections import Counter
 
 from support import (
-    assert_same_table, make_corpus, run_batch, serial, worker_log, write_config,
+    assert_same_table,
+    make_corpus,
+    run_batch,
+    serial,
+    worker_log,
+    write_config,
 )
+
 from wordcount.table import sorted_items
 
 

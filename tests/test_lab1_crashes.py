@@ -10,13 +10,27 @@ import time
 
 import psutil
 import pytest
-
 from support import (
-    assert_same_table, describe, job_dirs, listening_ports, make_corpus, port_listening, read_output, read_record,
-    run_batch, serial, slow_workers, start_client, stop_client, tagged_processes, wait_until, worker_log,
+    assert_same_table,
+    describe,
+    job_dirs,
+    listening_ports,
+    make_corpus,
+    port_listening,
+    read_output,
+    read_record,
+    run_batch,
+    serial,
+    slow_workers,
+    start_client,
+    stop_client,
+    tagged_processes,
+    wait_until,
+    worker_log,
     write_config,
 )
-from wordcount.crash import WORKER_POINTS
+
+from wordcount.faults.process import WORKER_POINTS
 
 pytestmark = pytest.mark.crash
 

@@ -8,9 +8,15 @@ import os
 import socket
 
 import pytest
-
 from support import (
-    assert_same_table, describe, make_corpus, run_batch, run_client, serial, slow_workers, write_config,
+    assert_same_table,
+    describe,
+    make_corpus,
+    run_batch,
+    run_client,
+    serial,
+    slow_workers,
+    write_config,
 )
 
 

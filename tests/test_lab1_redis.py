@@ -7,13 +7,24 @@ import time
 
 import pytest
 import redis
-
-import client
-import myrds
 from support import (
-    assert_same_table, describe, listening_ports, make_corpus, read_output, run_batch, serial, slow_workers,
-    start_client, stop_client, tagged_processes, wait_until, write_config,
+    assert_same_table,
+    describe,
+    listening_ports,
+    make_corpus,
+    read_output,
+    run_batch,
+    serial,
+    slow_workers,
+    start_client,
+    stop_client,
+    tagged_processes,
+    wait_until,
+    write_config,
 )
+
+import myrds
+from wordcount.batch import jobstate
 from wordcount.inputs import InputFile
 from wordcount.keys import COMMIT_FUNCTION, FUNCTION_LIBRARY, JobKeys
 
@@ -131,20 +142,20 @@ def test_done_means_delivered_and_acknowledged(redis_server, tmp_path):
 
     conn = redis.Redis.from_url(redis_server.url)
     keys = JobKeys("unit2")
-    client.enqueue(conn, keys, [InputFile(f"/f{i}", 1) for i in range(3)])
+    jobstate.enqueue(conn, keys, [InputFile(f"/f{i}", 1) for i in range(3)])
     settings = write_config(tmp_path, filename="settings.json", defaults=False)
     w = worker.Worker("w0", keys.job, str(settings), redis_server.url)
 
     assert conn.xpending(keys.files, keys.group)["pending"] == 0
-    assert not client.is_done(conn, keys) and not w.job_done()  # nothing delivered yet
+    assert not jobstate.is_done(conn, keys) and not w.job_done()  # nothing delivered yet
     got = conn.xreadgroup(keys.group, "c-1", {keys.files: ">"}, count=2)[0][1]
     conn.xack(keys.files, keys.group, *[eid for eid, _ in got])
-    assert not client.is_done(conn, keys) and not w.job_done()  # one entry never delivered
+    assert not jobstate.is_done(conn, keys) and not w.job_done()  # one entry never delivered
     last = conn.xreadgroup(keys.group, "c-1", {keys.files: ">"}, count=5)[0][1]
     assert len(last) == 1
-    assert not client.is_done(conn, keys) and not w.job_done()  # delivered, not acknowledged
+    assert not jobstate.is_done(conn, keys) and not w.job_done()  # delivered, not acknowledged
     conn.xack(keys.files, keys.group, last[0][0])
-    assert client.is_done(conn, keys) and w.job_done()
+    assert jobstate.is_done(conn, keys) and w.job_done()
 
 
 @pytest.mark.crash

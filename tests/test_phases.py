@@ -6,7 +6,17 @@ import pytest
 
 import message as m
 from coordinator.phases import (
-    Finish, Phase, Received, Restart, Send, State, Tick, Timing, WorkerExited, initial_state, step,
+    Finish,
+    Phase,
+    Received,
+    Restart,
+    Send,
+    State,
+    Tick,
+    Timing,
+    WorkerExited,
+    initial_state,
+    step,
 )
 
 pytestmark = pytest.mark.stream

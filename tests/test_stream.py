@@ -13,14 +13,24 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from support import (
+    assert_same_table,
+    describe,
+    make_corpus,
+    read_output,
+    read_record,
+    run_client,
+    serial,
+    start_client,
+    stop_client,
+    tagged_processes,
+    wait_until,
+    write_config,
+)
 
 import message as m
-from coordinator.launch import port_taken
-from support import (
-    assert_same_table, describe, make_corpus, read_output, read_record, run_client, serial, start_client,
-    stop_client, tagged_processes, wait_until, write_config,
-)
 from wordcount import procs
+from wordcount.stream.launch import port_taken
 
 pytestmark = [pytest.mark.stream, pytest.mark.timeout(90)]
 

@@ -8,11 +8,17 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-
-from coordinator.chaos import COUNTED, ChaosPlan, LogicalKills, parse_chaos, stream_schedule
 from support import REPO, describe, run_client, write_config
 from test_stream import STREAM_TEST, make_small_corpus, run_stream
+
 from wordcount.errors import UserError
+from wordcount.faults.stream_plan import (
+    COUNTED,
+    ChaosPlan,
+    LogicalKills,
+    parse_chaos,
+    stream_schedule,
+)
 from wordcount.trace import read_trace
 
 SEED = 35  # mapper-1 during checkpoint 3, reducer-0 after the 4th completion, mapper-0 during recovery 2

@@ -6,10 +6,10 @@ complete table must equal the serial count; run_stream checks that."""
 from __future__ import annotations
 
 import pytest
-
-from coordinator.launch import port_taken
 from test_stream import assert_only_final_checkpoints, make_small_corpus, run_stream
+
 from wordcount import procs
+from wordcount.stream.launch import port_taken
 
 pytestmark = [pytest.mark.stream, pytest.mark.crash, pytest.mark.timeout(100)]
 

@@ -8,10 +8,10 @@ import sys
 
 import pytest
 
-from coordinator.chaos import KillSchedule, KillSpec, parse_crash, parse_kill
 from mapper.mapper import partition
-from wordcount import checkpoint
 from wordcount.errors import UserError
+from wordcount.faults.stream_plan import KillSchedule, KillSpec, parse_crash, parse_kill
+from wordcount.stream import checkpoint
 
 pytestmark = pytest.mark.stream
 

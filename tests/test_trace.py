@@ -16,8 +16,16 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
+from support import (
+    REPO,
+    describe,
+    job_dirs,
+    make_corpus,
+    read_record,
+    run_client,
+    write_config,
+)
 
-from support import REPO, describe, job_dirs, make_corpus, read_record, run_client, write_config
 from wordcount import timeline, trace
 from wordcount.errors import UserError
 

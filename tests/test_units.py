@@ -10,16 +10,35 @@ import subprocess
 from collections import Counter
 
 import pytest
-
 from support import (
-    TAG_ENV, assert_same_table, check_nothing_left, current_tag, make_corpus, serial, tagged_processes,
+    TAG_ENV,
+    assert_same_table,
+    check_nothing_left,
+    current_tag,
+    make_corpus,
+    serial,
+    tagged_processes,
     write_config,
 )
+
 from wordcount.config import Settings, apply_overrides, load_settings
-from wordcount.crash import parse_crash_spec
 from wordcount.errors import UserError
-from wordcount.table import diff_report, differences, read_table, sorted_items, write_table
-from wordcount.tokenize import TokenizerSpec, count_bytes, csv_texts, decode, normalized_words, split_words
+from wordcount.faults.process import parse_crash_spec
+from wordcount.table import (
+    diff_report,
+    differences,
+    read_table,
+    sorted_items,
+    write_table,
+)
+from wordcount.tokenize import (
+    TokenizerSpec,
+    count_bytes,
+    csv_texts,
+    decode,
+    normalized_words,
+    split_words,
+)
 
 SPLIT = TokenizerSpec("split", "text")
 

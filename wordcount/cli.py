@@ -15,6 +15,7 @@ from typing import Callable, Mapping, Sequence
 from wordcount.config import Settings, load_settings
 from wordcount.errors import JobFailed, UserError
 from wordcount.inputs import InputFile, find_inputs
+from wordcount.parts import parse_part
 from wordcount.table import diff_report, serial_count, sorted_items, write_table
 
 log = logging.getLogger("client")
@@ -39,8 +40,6 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def common_overrides(args: argparse.Namespace) -> dict:
-    from wordcount.parts import parse_part
-
     return {
         "data_path": args.data, "output": args.output, "redis_url": args.redis_url,
         "tokenizer": args.tokenizer, "log_level": args.log_level,

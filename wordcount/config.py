@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from wordcount.errors import UserError
+from wordcount.faults.process import parse_crash_spec
+from wordcount.parts import check_part
 from wordcount.tokenize import TOKENIZERS, TokenizerSpec
 
 DEFAULT_CONFIG = "config.json"
@@ -142,16 +144,12 @@ def check_value(name: str, value: Any, default: Any, where: str) -> Any:
     if isinstance(default, float):
         return float(value)
     if short == "crash":
-        from wordcount.crash import parse_crash_spec
-
         for name, point in value.items():
             try:
                 parse_crash_spec(f"{name}:{point}")
             except UserError as exc:
                 raise UserError(f"{where}: setting 'crash' entry {name!r}: {exc}") from None
     if short == "parts":
-        from wordcount.parts import check_part
-
         return {k: check_part(k, v, f"{where}: setting 'parts'") for k, v in value.items() if v}
     if short == "extensions":
         if not value or not all(isinstance(e, str) and e.startswith(".") for e in value):
@@ -196,8 +194,6 @@ def _parts_from_env(settings: Settings) -> Settings:
     spec = os.environ.get(PARTS_ENV, "").strip()
     if not spec:
         return settings
-    from wordcount.parts import check_part
-
     parts = dict(settings.parts)
     for item in filter(None, (s.strip() for s in spec.split(","))):
         name, sep, path = item.partition("=")
@@ -237,6 +233,4 @@ def check_consistent(settings: Settings) -> Settings:
 
 def to_json(settings: Settings) -> str:
     """The effective settings, for child processes and run records."""
-    from dataclasses import asdict
-
     return json.dumps(asdict(settings), indent=2, sort_keys=True)

@@ -12,9 +12,11 @@ import re
 import sys
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Iterable
 
 from wordcount.errors import UserError
+from wordcount.parts import load_module
 
 _LETTERS_DIGITS = re.compile(r"[^\W_]+")
 csv.field_size_limit(sys.maxsize)  # a tweet column may hold a whole book in one cell
@@ -61,10 +63,6 @@ _loaded: dict[str, Callable[[str], list[str]]] = {}
 def _load_words(path: str) -> Callable[[str], list[str]]:
     """The `words(text) -> list[str]` function of a tokenizer part, imported once."""
     if path not in _loaded:
-        from pathlib import Path
-
-        from wordcount.parts import load_module
-
         fn = getattr(load_module(Path(path), "tokenizer"), "words", None)
         if not callable(fn):
             raise UserError(f"tokenizer part {path} must define words(text) -> list[str]")

@@ -27,9 +27,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import message as m
-from wordcount import checkpoint, trace
+from wordcount import trace
 from wordcount.config import Settings, load_settings
-from wordcount.crash import CrashPlan
+from wordcount.faults.process import CrashPlan
+from wordcount.stream import checkpoint
 
 log = logging.getLogger("stream")
 UNRECOVERED = -1  # recovery id of a replacement until the coordinator tells it where to start

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 
-from coordinator.chaos import ChaosPlan, KillSpec
+from wordcount.faults.stream_plan import ChaosPlan, KillSpec
 
 
 @dataclass(frozen=True)

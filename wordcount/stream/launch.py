@@ -20,16 +20,31 @@ from typing import Sequence
 import redis
 
 import myrds
-from coordinator.chaos import (MAPPER_POINTS, POINTS, REDUCER_POINTS, ChaosPlan, KillSpec, parse_chaos, parse_crash,
-                               parse_kill)
-from coordinator.spec import JobSpec
-from wordcount import checkpoint, parts, procs, trace
-from wordcount.cli import add_common_arguments, report, settings_and_inputs, with_replay, write_record
+from wordcount import parts, procs, trace
+from wordcount.cli import (
+    add_common_arguments,
+    report,
+    settings_and_inputs,
+    with_replay,
+    write_record,
+)
 from wordcount.config import Settings, StreamSettings, to_json
 from wordcount.errors import JobFailed, UserError
+from wordcount.faults.stream_plan import (
+    MAPPER_POINTS,
+    POINTS,
+    REDUCER_POINTS,
+    ChaosPlan,
+    KillSpec,
+    parse_chaos,
+    parse_crash,
+    parse_kill,
+)
 from wordcount.inputs import InputFile
 from wordcount.keys import JobKeys, new_job_id
 from wordcount.progress import Progress
+from wordcount.stream import checkpoint
+from wordcount.stream.spec import JobSpec
 
 log = logging.getLogger("client")
 

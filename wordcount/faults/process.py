@@ -10,6 +10,7 @@ import os
 import time
 
 from wordcount import trace
+from wordcount.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +28,6 @@ def split_point(point: str) -> tuple[str, int]:
 
 def parse_crash_spec(spec: str) -> tuple[str, str]:
     """'NAME:POINT[@K]' -> (name, point); POINT may also be 'slow' or 'slow=SECONDS'."""
-    from wordcount.errors import UserError
-
     name, sep, point = spec.partition(":")
     base = point.split("=", 1)[0].split("@", 1)[0]
     nth = point.partition("@")[2]

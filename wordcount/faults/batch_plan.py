@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from wordcount.crash import WORKER_POINTS
+from wordcount.faults.process import WORKER_POINTS
 
 
 @dataclass(frozen=True)
