@@ -66,8 +66,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 
 def overrides(args: argparse.Namespace) -> dict:
     crash = dict(parse_crash_spec(s) for s in args.crash) or None
-    return {"workers": args.workers, "crash": crash, "kill_redis_every_s": args.kill_redis_every,
-            "claim_timeout_s": args.claim_timeout}
+    return {"batch.workers": args.workers, "batch.crash": crash,
+            "batch.kill_redis_every_s": args.kill_redis_every, "batch.claim_timeout_s": args.claim_timeout}
 
 
 # -- entry point -----------------------------------------------------------------
@@ -75,12 +75,13 @@ def batch_main(argv: Sequence[str]) -> int:
     args = parse_args(argv)
     settings, inputs = settings_and_inputs(args, overrides(args))
     external = bool(settings.redis_url or os.environ.get("REDIS_URL"))
-    if settings.kill_redis_every_s and external:
+    if settings.batch.kill_redis_every_s and external:
         raise UserError("--kill-redis-every needs a Redis started by this client; drop --redis-url/REDIS_URL")
     schedule = None
     if args.chaos is not None:
-        schedule = batch_schedule(args.chaos, settings.workers, len(inputs), not external)
-        settings = replace(settings, crash={**schedule.crashes, **settings.crash})
+        schedule = batch_schedule(args.chaos, settings.batch.workers, len(inputs), not external)
+        crashes = {**schedule.crashes, **settings.batch.crash}
+        settings = replace(settings, batch=replace(settings.batch, crash=crashes))
         log.info("chaos seed %d: crashes %s, Redis kills after %s committed files",
                  args.chaos, schedule.crashes, list(schedule.redis_kills_after))
     return with_replay(lambda: run_batch(args, settings, inputs, schedule), argv)
@@ -92,7 +93,7 @@ def run_batch(args: argparse.Namespace, settings: Settings, inputs: list[InputFi
     run_path = os.path.abspath(os.path.join(settings.run_dir, keys.job))
     os.makedirs(os.path.join(run_path, "logs"), exist_ok=True)
     trace.setup(os.path.join(run_path, "trace.jsonl"), "client")
-    trace.event(trace.RUN_START, job=keys.job, lab=1, workers=settings.workers, files=len(inputs),
+    trace.event(trace.RUN_START, job=keys.job, lab=1, workers=settings.batch.workers, files=len(inputs),
                 wall=time.time())
     t0 = time.perf_counter()
     server, conn, url = myrds.open_server(settings.redis_url, run_path, parts.resolve(settings.parts, "lua"))
@@ -115,7 +116,7 @@ def run_batch(args: argparse.Namespace, settings: Settings, inputs: list[InputFi
         trace.event(trace.JOB_DONE, elapsed_s=elapsed, stolen=stolen, redis_restarts=restarts,
                     replacements=sup.replacements)
         write_record({"job": keys.job, "kind": "batch", "elapsed_s": elapsed, "files": len(inputs),
-                      "bytes": sum(f.size for f in inputs), "workers": settings.workers,
+                      "bytes": sum(f.size for f in inputs), "workers": settings.batch.workers,
                       "stolen": stolen, "redis_restarts": restarts, "replacements": sup.replacements,
                       "trace": trace.path(), "chaos": schedule.to_json() if schedule else None},
                      run_path, args.record)

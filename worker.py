@@ -52,7 +52,7 @@ class Worker:
         self.name = name
         # Unique per process and set here, inside the worker, never by the parent.
         self.consumer = f"{name}-{os.getpid()}"
-        self.crash = CrashPlan(self.settings.crash.get(name), self.settings.slow_s)
+        self.crash = CrashPlan(self.settings.batch.crash.get(name), self.settings.batch.slow_s)
         self.spec = self.settings.tokenizer_spec()
         self.url = url
         self.conn = self._connect()
@@ -69,7 +69,7 @@ class Worker:
     def steal(self, count: int) -> list[Item]:
         """Claim entries idle longer than the claim timeout (their worker likely died)."""
         # BEGIN SOLUTION: XAUTOCLAIM up to `count` entries idle > claim_timeout_s, keep the cursor, return Items
-        min_idle = int(self.settings.claim_timeout_s * 1000)
+        min_idle = int(self.settings.batch.claim_timeout_s * 1000)
         reply = self.conn.xautoclaim(
             self.keys.files, self.keys.group, self.consumer, min_idle, self.claim_cursor, count=count
         )
@@ -99,8 +99,8 @@ class Worker:
         """Up to batch_files entries / batch_bytes bytes; blocks only for the first."""
         batch: list[Item] = []
         size = 0
-        block: int | None = self.settings.block_ms
-        while len(batch) < self.settings.batch_files and size < self.settings.batch_bytes:
+        block: int | None = self.settings.batch.block_ms
+        while len(batch) < self.settings.batch.batch_files and size < self.settings.batch.batch_bytes:
             got = self.steal(1) or self.read_new(1, block)
             if not got:
                 break

@@ -68,12 +68,13 @@ class Supervisor:
         """Kill (if running) and reap the current process, start `incarnation`;
         returns why the old one went ("killed", "crash", "hung" or "exit N")."""
         cause = self._reap(wid)
-        if cause not in ("killed", "crash"):
+        if cause not in ("killed", "crash"):  # injected kills and crash points are free; hangs count
             self.unexpected[wid] += 1
-            if self.unexpected[wid] > self.settings.max_replacements:
+            limit = self.settings.stream.max_restarts_per_worker
+            if self.unexpected[wid] > limit:
                 raise JobFailed(f"{wid} failed {self.unexpected[wid]} times ({cause}); see "
-                                f"{self.spec.run_path}/logs/{wid}.*.log (max_replacements="
-                                f"{self.settings.max_replacements})")
+                                f"{self.spec.run_path}/logs/{wid}.*.log (stream.max_restarts_per_worker="
+                                f"{limit})")
         self.start(wid, incarnation)
         return cause
 

@@ -56,7 +56,7 @@ def corpus(tmp_path) -> Path:
 def tmp_run(tmp_path) -> Path:
     """A working directory for the client holding config.json (TEST_DEFAULTS,
     run_dir <tmp_run>/.wc-run, output <tmp_run>/wordcount.tsv). Rewrite it with
-    write_config(tmp_run, **overrides) to change settings."""
+    write_config(tmp_run, batch={...}, ...) to change settings."""
     cwd = tmp_path / "run"
     write_config(cwd)
     return cwd

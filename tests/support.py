@@ -58,15 +58,19 @@ CLIENT = REPO / "client.py"
 
 # Small timeouts so fault-tolerance paths run in well under a second each.
 TEST_DEFAULTS: dict[str, Any] = {
-    "workers": 3,
-    "claim_timeout_s": 1.0,
-    "block_ms": 200,
-    "bgsave_interval_s": 0.3,
-    "batch_files": 2,
-    "max_replacements": 12,
     "top": 5,
     "log_level": "INFO",
+    "batch": {
+        "workers": 3,
+        "claim_timeout_s": 1.0,
+        "block_ms": 200,
+        "bgsave_interval_s": 0.3,
+        "batch_files": 2,
+        "max_replacement_workers": 12,
+    },
+    "stream": {"max_restarts_per_worker": 12},
 }
+SECTIONS = ("batch", "stream")  # config.json objects that write_config merges key by key
 
 
 # -- test tags and processes --------------------------------------------------
@@ -372,16 +376,19 @@ def make_corpus(dir: str | os.PathLike, n_files: int = 20, seed: int = 0, words_
 def write_config(dir: str | os.PathLike, *, filename: str = "config.json", defaults: bool = True,
                  **settings: Any) -> Path:
     """A JSON config in `dir`. With defaults, TEST_DEFAULTS plus a run_dir and
-    output inside `dir`; `settings` override (use defaults=False for exact files).
+    output inside `dir`; `settings` override, a `batch={...}` or `stream={...}`
+    key by key (use defaults=False for exact files).
     """
     root = Path(dir)
     root.mkdir(parents=True, exist_ok=True)
     data: dict[str, Any] = {}
     if defaults:
-        data.update(TEST_DEFAULTS)
+        data.update(json.loads(json.dumps(TEST_DEFAULTS)))  # a copy: sections get merged into
         data["run_dir"] = str(root / ".wc-run")
         data["output"] = str(root / "wordcount.tsv")
-    data.update(settings)
+    for key, value in settings.items():
+        merge = key in SECTIONS and isinstance(value, dict) and isinstance(data.get(key), dict)
+        data[key] = {**data[key], **value} if merge else value
     path = root / filename
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
     return path
@@ -411,7 +418,7 @@ def run_batch(cwd: str | os.PathLike, data: str | os.PathLike, *args: str, timeo
 
 
 def slow_workers(workers: int, seconds: float, generations: int = 5) -> dict[str, str]:
-    """A `crash` setting that makes every worker (w0.. and the replacements
+    """A `batch.crash` setting that makes every worker (w0.. and the replacements
     w0.1.. of the next generations) stall `seconds` before each commit: a
     deterministic way to make a small job last long enough to be shot at."""
     return {f"w{i}{f'.{g}' if g else ''}": f"slow={seconds}" for i in range(workers) for g in range(generations)}

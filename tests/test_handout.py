@@ -55,7 +55,7 @@ def test_handout_imports(student_copy):
 
 def test_stubbed_job_fails_with_not_implemented(student_copy, tmp_run, corpus):
     out, _ = student_copy
-    config = write_config(tmp_run, workers=1, max_replacements=0)
+    config = write_config(tmp_run, batch={"workers": 1, "max_replacement_workers": 0})
     result = run_client(["--config", str(config), "--data", str(corpus)], cwd=tmp_run,
                         client=out / "client.py", timeout=60)
     assert result.returncode != 0, describe(result)
@@ -64,7 +64,7 @@ def test_stubbed_job_fails_with_not_implemented(student_copy, tmp_run, corpus):
 
 
 def test_reference_passes_the_same_run(tmp_run, corpus):
-    config = write_config(tmp_run, workers=1)
+    config = write_config(tmp_run, batch={"workers": 1})
     result = run_client(["--config", str(config), "--data", str(corpus), "--output", "out.tsv"], cwd=tmp_run)
     assert result.returncode == 0, describe(result)
     assert_same_table(serial(corpus), read_output(tmp_run / "out.tsv"))

@@ -28,7 +28,7 @@ def crash_events(tmp_run) -> list[tuple[str, str, int]]:
 
 def test_crash_fires_on_the_kth_arrival(tmp_run, corpus):
     # One worker: it surely reaches its 2nd commit; a replacement finishes the job.
-    write_config(tmp_run, workers=1, batch_files=1, crash={"w0": "after_commit@2"})
+    write_config(tmp_run, batch={"workers": 1, "batch_files": 1, "crash": {"w0": "after_commit@2"}})
     _, table, record = run_batch(tmp_run, corpus)
     assert_same_table(serial(corpus), table)
     assert record["replacements"] == 1, record
@@ -44,7 +44,7 @@ def test_same_seed_same_crashes_and_exact(tmp_path):
     seen = []
     for run in ("a", "b"):
         cwd = tmp_path / run
-        write_config(cwd, workers=4, batch_files=1, bgsave_interval_s=0.2)
+        write_config(cwd, batch={"workers": 4, "batch_files": 1, "bgsave_interval_s": 0.2})
         _, table, record = run_batch(cwd, data, "--chaos", "11", timeout=150)
         assert_same_table(expected, table)
         seen.append((record["chaos"], crash_events(cwd)))
@@ -55,7 +55,7 @@ def test_same_seed_same_crashes_and_exact(tmp_path):
 
 
 def test_failed_run_prints_its_replay_command(tmp_run, corpus):
-    write_config(tmp_run, workers=1, max_replacements=0)
+    write_config(tmp_run, batch={"workers": 1, "max_replacement_workers": 0})
     result, _, _ = run_batch(tmp_run, corpus, "--chaos", "3", "--crash", "w0:after_read",
                              expect_exit=3)
     assert "replay:" in result.stderr and "--chaos 3" in result.stderr, result.stderr

@@ -18,7 +18,7 @@ from wordcount.table import sorted_items
 
 
 def test_one_worker(tmp_run, corpus):
-    write_config(tmp_run, workers=1)
+    write_config(tmp_run, batch={"workers": 1})
     result, table, record = run_batch(tmp_run, corpus)
     assert_same_table(serial(corpus), table)
     assert record["workers"] == 1 and record["files"] == 15
@@ -27,7 +27,7 @@ def test_one_worker(tmp_run, corpus):
 
 def test_many_workers_one_file_per_commit(tmp_run, tmp_path):
     data = make_corpus(tmp_path / "many", n_files=30, csv_files=2, words_per_file=800, seed=3)
-    write_config(tmp_run, workers=6, batch_files=1)
+    write_config(tmp_run, batch={"workers": 6, "batch_files": 1})
     result, table, record = run_batch(tmp_run, data)
     assert_same_table(serial(data), table)
     assert record["files"] == 32 and record["workers"] == 6

@@ -38,7 +38,7 @@ pytestmark = pytest.mark.crash
 @pytest.mark.parametrize("point", WORKER_POINTS)
 def test_crash_point(tmp_run, corpus, point):
     # w1 and w2 stall a little per batch so w0 surely gets an entry before they finish.
-    write_config(tmp_run, workers=3, batch_files=2, crash={**slow_workers(3, 0.2, 1), "w0": point})
+    write_config(tmp_run, batch={"workers": 3, "batch_files": 2, "crash": {**slow_workers(3, 0.2, 1), "w0": point}})
     result, table, record = run_batch(tmp_run, corpus)
     assert_same_table(serial(corpus), table)
     log = worker_log(tmp_run, "w0")
@@ -51,7 +51,7 @@ def test_crash_point(tmp_run, corpus, point):
 
 
 def test_every_worker_crashes_and_replacements_finish(tmp_run, corpus):
-    write_config(tmp_run, workers=2, batch_files=2, crash={"w0": "before_commit", "w1": "mid_count"})
+    write_config(tmp_run, batch={"workers": 2, "batch_files": 2, "crash": {"w0": "before_commit", "w1": "mid_count"}})
     result, table, record = run_batch(tmp_run, corpus)
     assert_same_table(serial(corpus), table)
     assert record["replacements"] >= 2, record
@@ -60,12 +60,31 @@ def test_every_worker_crashes_and_replacements_finish(tmp_run, corpus):
     assert "all workers exited with work pending" in result.stderr
 
 
+@pytest.mark.parametrize("limit", [3, 4])
+def test_max_replacement_workers_is_a_total_over_the_job(tmp_run, corpus, limit):
+    """Two generations of two workers die on their first read, so finishing takes
+    4 replacement workers in all (2 per generation). A limit of 3 stops the job
+    before the second generation, though no worker name was replaced more than
+    once: the limit counts workers over the whole job, not per worker. Lab 2's
+    per-worker limit, 0 here, plays no part in Lab 1."""
+    crash = dict.fromkeys(("w0", "w1", "w0.1", "w1.1"), "after_read")
+    write_config(tmp_run, batch={"workers": 2, "batch_files": 1, "max_replacement_workers": limit, "crash": crash},
+                 stream={"max_restarts_per_worker": 0})
+    result, table, record = run_batch(tmp_run, corpus, expect_exit=0 if limit >= 4 else 3)
+    if limit >= 4:
+        assert_same_table(serial(corpus), table)
+        assert record["replacements"] == 4, record
+    else:
+        assert "not done after 2 replacements (batch.max_replacement_workers=3)" in result.stderr, describe(result)
+        assert "Traceback" not in result.stderr
+
+
 def test_workers_sigkilled_at_random_moments(tmp_run, tmp_path):
     rng = random.Random(20240601)
     data = make_corpus(tmp_path / "kill", n_files=24, words_per_file=4000, seed=11)
     # Every generation stalls 0.15 s per file, so the job lasts long enough to be shot at.
-    write_config(tmp_run, workers=3, batch_files=1, claim_timeout_s=0.5, max_replacements=15,
-                 crash=slow_workers(3, 0.15))
+    write_config(tmp_run, batch={"workers": 3, "batch_files": 1, "claim_timeout_s": 0.5, "max_replacement_workers": 15,
+                                 "crash": slow_workers(3, 0.15)})
     record_path = tmp_run / "record.json"
     proc = start_client(["--config", "config.json", "--data", str(data), "--record", str(record_path)],
                         cwd=tmp_run)
@@ -90,7 +109,8 @@ def test_workers_sigkilled_at_random_moments(tmp_run, tmp_path):
 
 def test_slow_worker_entry_is_stolen_and_its_late_commit_dropped(tmp_run, corpus):
     # w1 also stalls a little per file, so w0 surely reads an entry before w1 finishes them all.
-    write_config(tmp_run, workers=2, batch_files=1, claim_timeout_s=0.5, crash={"w0": "slow=2.0", "w1": "slow=0.1"})
+    write_config(tmp_run, batch={"workers": 2, "batch_files": 1, "claim_timeout_s": 0.5,
+                                 "crash": {"w0": "slow=2.0", "w1": "slow=0.1"}})
     result, table, record = run_batch(tmp_run, corpus)
     assert_same_table(serial(corpus), table)  # no double count
     assert record["stolen"] > 0, record
@@ -108,7 +128,7 @@ def _wait_for_stall(cwd) -> None:
 
 
 def test_ctrl_c_mid_job_stops_everything_quickly(tmp_run, corpus):
-    write_config(tmp_run, workers=2, crash=slow_workers(2, 60, 1))
+    write_config(tmp_run, batch={"workers": 2, "crash": slow_workers(2, 60, 1)})
     proc = start_client(["--config", "config.json", "--data", str(corpus)], cwd=tmp_run)
     _wait_for_stall(tmp_run)
     ours = tagged_processes()
@@ -128,7 +148,7 @@ def test_ctrl_c_mid_job_stops_everything_quickly(tmp_run, corpus):
 
 
 def test_client_sigkilled_takes_its_children_with_it(tmp_run, corpus):
-    write_config(tmp_run, workers=2, crash=slow_workers(2, 60, 1))
+    write_config(tmp_run, batch={"workers": 2, "crash": slow_workers(2, 60, 1)})
     proc = start_client(["--config", "config.json", "--data", str(corpus)], cwd=tmp_run)
     _wait_for_stall(tmp_run)
     children = [p for p in tagged_processes() if p.pid != proc.pid]
@@ -141,7 +161,7 @@ def test_client_sigkilled_takes_its_children_with_it(tmp_run, corpus):
 
 def test_job_with_crashes_reports_verify_ok(tmp_run, corpus):
     """--verify after a run with a crash: the client's own check agrees."""
-    write_config(tmp_run, workers=2, crash={"w1": "after_read"})
+    write_config(tmp_run, batch={"workers": 2, "crash": {"w1": "after_read"}})
     result, table, record = run_batch(tmp_run, corpus, "--verify")
     assert "verify: OK" in result.stdout, describe(result)
     assert read_record(tmp_run / "record.json")["files"] == 15

@@ -51,18 +51,18 @@ CASES = [
      ["no input files", "{corpus}/empty"]),
     ("no matching extension", lambda r, c: (c / "md").mkdir() or (c / "md" / "a.md").write_text("x")
      and ["--data", str(c / "md")], ["no input files", ".txt"]),
-    ("workers 0 in config", lambda r, c: write_config(r, workers=0) and [],
-     ["{run}/config.json", "'workers'", ">= 1"]),
-    ("workers abc in config", lambda r, c: write_config(r, workers="abc") and [],
-     ["{run}/config.json", "'workers'", "'abc'"]),
+    ("workers 0 in config", lambda r, c: write_config(r, batch={"workers": 0}) and [],
+     ["{run}/config.json", "'batch.workers'", ">= 1"]),
+    ("workers abc in config", lambda r, c: write_config(r, batch={"workers": "abc"}) and [],
+     ["{run}/config.json", "'batch.workers'", "'abc'"]),
     ("unknown key", lambda r, c: write_config(r, wokers=2) and [], ["{run}/config.json", "unknown setting 'wokers'"]),
     ("invalid json", lambda r, c: _config_text(r, '{"workers": 2,,}'), ["{run}/config.json", "not valid JSON"]),
     ("config not an object", lambda r, c: _config_text(r, "[]"), ["{run}/config.json", "JSON object"]),
     ("missing config file", lambda r, c: ["--config", str(r / "absent.json")], ["{run}/absent.json", "not found"]),
-    ("workers 0 flag", lambda r, c: ["--workers", "0"], ["command line", "'workers'"]),
-    ("negative claim timeout flag", lambda r, c: ["--claim-timeout", "-1"], ["'claim_timeout_s'"]),
+    ("workers 0 flag", lambda r, c: ["--workers", "0"], ["command line", "'batch.workers'"]),
+    ("negative claim timeout flag", lambda r, c: ["--claim-timeout", "-1"], ["'batch.claim_timeout_s'"]),
     ("bad crash flag", lambda r, c: ["--crash", "w0:explode"], ["--crash", "w0:explode"]),
-    ("bad crash in config", lambda r, c: write_config(r, crash={"w0": "later"}) and [], ["'crash'", "w0"]),
+    ("bad crash in config", lambda r, c: write_config(r, batch={"crash": {"w0": "later"}}) and [], ["'crash'", "w0"]),
     ("bad tokenizer in config", lambda r, c: write_config(r, tokenizer="words") and [], ["'tokenizer'"]),
     ("unreachable redis", lambda r, c: ["--redis-url", f"redis://127.0.0.1:{PORT}/0"],
      ["cannot reach Redis", f"127.0.0.1:{PORT}"]),
@@ -141,7 +141,7 @@ def test_csv_cell_longer_than_128k_is_counted(tmp_run, tmp_path):
         w.writerow(["text"])
         w.writerow(["big, cell\n" * 20_000])  # 200 KB in one quoted field
         w.writerow(["small cell"])
-    write_config(tmp_run, workers=1, max_replacements=0)  # fail fast while the bug is there
+    write_config(tmp_run, batch={"workers": 1, "max_replacement_workers": 0})  # fail fast while the bug is there
     result, table, _ = run_batch(tmp_run, data, expect_exit=None)
     assert result.returncode == 0, describe(result)
     assert table == {"big,": 20_000, "cell": 20_001, "small": 1}
@@ -197,7 +197,7 @@ def test_csv_with_nul_byte(tmp_run, tmp_path):
     data = tmp_path / "nul"
     data.mkdir()
     (data / "a.csv").write_bytes(b"text\nhel\x00lo world\nplain\n")
-    write_config(tmp_run, workers=1, max_replacements=0)
+    write_config(tmp_run, batch={"workers": 1, "max_replacement_workers": 0})
     result, table, _ = run_batch(tmp_run, data, expect_exit=None)
     assert result.returncode == 0, describe(result)
     assert_same_table(serial(data), table)
@@ -208,6 +208,7 @@ def test_redis_kills_without_checkpoints_are_refused(tmp_run, corpus):
     snapshot taken at enqueue, so a job longer than the kill period never ends
     (seen: 29 restarts in 20 s, no progress). Fix: reject kill_redis_every_s > 0
     with bgsave_interval_s == 0 in settings validation (one line naming both)."""
-    write_config(tmp_run, workers=2, batch_files=1, bgsave_interval_s=0, crash=slow_workers(2, 0.2))
+    write_config(tmp_run, batch={"workers": 2, "batch_files": 1, "bgsave_interval_s": 0,
+                                 "crash": slow_workers(2, 0.2)})
     result = run_client(["--data", str(corpus), "--kill-redis-every", "0.5"], cwd=tmp_run, timeout=10)
     assert_one_line_error(result, "bgsave_interval_s")

@@ -47,8 +47,8 @@ def _has_commit_function(conn: redis.Redis) -> bool:
 def test_redis_sigkilled_and_restarted_mid_job(tmp_run, tmp_path):
     data = make_corpus(tmp_path / "rk", n_files=12, words_per_file=3000, seed=21)
     # 0.5 s per file per worker makes the job last at least 3 s, several kill periods.
-    write_config(tmp_run, workers=2, batch_files=1, bgsave_interval_s=0.3, claim_timeout_s=1.0,
-                 max_replacements=8, crash=slow_workers(2, 0.5))
+    write_config(tmp_run, batch={"workers": 2, "batch_files": 1, "bgsave_interval_s": 0.3, "claim_timeout_s": 1.0,
+                                 "max_replacement_workers": 8, "crash": slow_workers(2, 0.5)})
     result, table, record = run_batch(tmp_run, data, "--kill-redis-every", "0.6", timeout=90)
     assert_same_table(serial(data), table)
     assert record["redis_restarts"] >= 2, record
@@ -79,7 +79,7 @@ def test_functions_present_after_every_restart(tmp_path):
 def test_no_busy_loop_while_redis_is_down(tmp_run, tmp_path, redis_server):
     """Pitfall: retry loops spinning at 100% CPU while Redis is unreachable."""
     data = make_corpus(tmp_path / "down", n_files=16, words_per_file=1000, seed=31)
-    write_config(tmp_run, workers=2, batch_files=1, crash=slow_workers(2, 0.2))
+    write_config(tmp_run, batch={"workers": 2, "batch_files": 1, "crash": slow_workers(2, 0.2)})
     proc = start_client(["--config", "config.json", "--data", str(data), "--redis-url", redis_server.url],
                         cwd=tmp_run)
     logs = lambda: [p.read_text() for p in (tmp_run / ".wc-run").glob("*/logs/w*.log")]  # noqa: E731
@@ -161,7 +161,7 @@ def test_done_means_delivered_and_acknowledged(redis_server, tmp_path):
 @pytest.mark.crash
 def test_consumer_names_unique_per_process(tmp_run, corpus, redis_server):
     # Every first-generation worker dies, so the replacements' names are checked too.
-    write_config(tmp_run, workers=3, batch_files=1, crash={f"w{i}": "after_read" for i in range(3)})
+    write_config(tmp_run, batch={"workers": 3, "batch_files": 1, "crash": {f"w{i}": "after_read" for i in range(3)}})
     result, table, record = run_batch(tmp_run, corpus, "--redis-url", redis_server.url)
     assert_same_table(serial(corpus), table)
     assert record["replacements"] >= 3
@@ -182,7 +182,7 @@ def test_two_jobs_share_one_server_without_mixing(tmp_path, redis_server):
     for i in range(2):
         data = make_corpus(tmp_path / f"data{i}", n_files=8, words_per_file=1000, seed=100 + i)
         cwd = tmp_path / f"run{i}"
-        write_config(cwd, workers=2)
+        write_config(cwd, batch={"workers": 2})
         runs.append((data, cwd, start_client(["--config", "config.json", "--data", str(data),
                                               "--redis-url", redis_server.url], cwd=cwd)))
     for data, cwd, proc in runs:

@@ -64,10 +64,12 @@ def small_corpus(tmp_path) -> Path:
 
 
 def run_stream(cwd: Path, data: Path, *args: object, timeout: float = 80, ok: bool = True,
-               **stream: object) -> StreamRun:
-    """`client.py stream` with the test timers; checks the exit status and,
-    when it succeeded, that the complete table equals the serial count."""
-    write_config(cwd, stream={**STREAM_TEST, **stream})
+               batch: dict | None = None, **stream: object) -> StreamRun:
+    """`client.py stream` with the test timers (and `stream` settings on top);
+    checks the exit status and, when it succeeded, that the complete table
+    equals the serial count. `batch` settings are written too (Lab 1's, which
+    this job must ignore)."""
+    write_config(cwd, stream={**STREAM_TEST, **stream}, batch=batch or {})
     record_path = cwd / "record.json"
     result = run_client(["stream", "--data", data, "--record", record_path, *map(str, args)], cwd=cwd,
                         timeout=timeout)

@@ -118,6 +118,24 @@ def test_hung_worker_is_found_by_missed_heartbeats_and_replaced(tmp_run, small_c
     assert run.causes() == [("reducer-1", "hung")]
 
 
+def test_max_restarts_per_worker_counts_each_worker_apart(tmp_run, small_corpus):
+    """Two workers hang once each: one restart per worker brings both back (a
+    total of one would not), and Lab 1's total limit, 0 here, plays no part."""
+    run = run_stream(tmp_run, small_corpus, "--throttle", 0.03, "--crash", "reducer-1:after_first_marker=hang",
+                     "--crash", "mapper-0:after_first_file=hang", max_restarts_per_worker=1,
+                     batch={"max_replacement_workers": 0})
+    assert sorted(run.causes()) == [("mapper-0", "hung"), ("reducer-1", "hung")]
+
+
+def test_max_restarts_per_worker_zero_fails_at_the_first_hang(tmp_run, small_corpus):
+    run = run_stream(tmp_run, small_corpus, "--throttle", 0.03, "--crash", "reducer-1:after_first_marker=hang",
+                     ok=False, max_restarts_per_worker=0)
+    assert run.result.returncode == 3
+    assert "job failed: reducer-1 failed 1 times (hung)" in run.result.stderr
+    assert "(stream.max_restarts_per_worker=0)" in run.result.stderr
+    assert "Traceback" not in run.result.stderr
+
+
 @pytest.mark.parametrize("crash, problem", [("corrupt_completed", "is corrupt"), ("lose_completed", "is missing")])
 def test_damaged_checkpoint_fails_the_job_clearly(tmp_run, small_corpus, crash, problem):
     run = run_stream(tmp_run, small_corpus, "--throttle", 0.03, "--crash", f"reducer-0:{crash}", ok=False)

@@ -293,7 +293,8 @@ def test_lab1_trace_shows_redis_kills_as_outages(tmp_path):
     keeps the rollbacks small.
     """
     slow = [a for w in ("w0", "w1", "w2") for a in ("--crash", f"{w}:slow=0.6")]
-    events, _ = run_traced(tmp_path, *slow, "--kill-redis-every", "0.4", bgsave_interval_s=0.05, batch_files=4)
+    events, _ = run_traced(tmp_path, *slow, "--kill-redis-every", "0.4",
+                           batch={"bgsave_interval_s": 0.05, "batch_files": 4})
     assert_timestamps_monotonic_per_process(events)
     redis = [e for e in events if e.get("target") == "redis" and e["ev"] in ("spawn", "kill", "redis_restart")]
     assert [e["ev"] for e in redis[:3]] == ["spawn", "kill", "redis_restart"]

@@ -97,20 +97,25 @@ def test_unknown_tokenizer_is_a_user_error():
 
 # -- config --------------------------------------------------------------------------
 @pytest.mark.parametrize("content, fragment", [
-    ({"workers": 0}, "'workers' must be an integer >= 1"),
-    ({"workers": "abc"}, "'workers' must be a int"),
-    ({"workers": True}, "'workers'"),
-    ({"workers": 2.5}, "'workers'"),
-    ({"claim_timeout_s": 0}, "'claim_timeout_s' must be a number > 0"),
-    ({"bgsave_interval_s": -1}, "'bgsave_interval_s'"),
+    ({"batch": {"workers": 0}}, "'batch.workers' must be an integer >= 1"),
+    ({"batch": {"workers": "abc"}}, "'batch.workers' must be a int"),
+    ({"batch": {"workers": True}}, "'batch.workers'"),
+    ({"batch": {"workers": 2.5}}, "'batch.workers'"),
+    ({"batch": {"claim_timeout_s": 0}}, "'batch.claim_timeout_s' must be a number > 0"),
+    ({"batch": {"bgsave_interval_s": -1}}, "'batch.bgsave_interval_s'"),
+    ({"batch": {"max_replacement_workers": -1}}, "'batch.max_replacement_workers' must be an integer >= 0"),
+    ({"stream": {"max_restarts_per_worker": 1.5}}, "'stream.max_restarts_per_worker' must be a int"),
     ({"tokenizer": "words"}, "'tokenizer' must be one of"),
     ({"log_level": "LOUD"}, "'log_level'"),
     ({"wokers": 3}, "unknown setting 'wokers'"),
     ({"extensions": []}, "'extensions'"),
     ({"extensions": ["txt"]}, "'extensions'"),
-    ({"crash": {"w0": "explode"}}, "'crash'"),
+    ({"batch": {"crash": {"w0": "explode"}}}, "'crash'"),
+    ({"batch": {"wokers": 2}}, "unknown setting 'batch.wokers'"),
+    ({"batch": {"max_replacements": 2}}, "unknown setting 'batch.max_replacements' (renamed: use "),
     ({"stream": {"mapers": 2}}, "unknown setting 'stream.mapers'"),
     ({"stream": 3}, "'stream' must be an object"),
+    ({"batch": []}, "'batch' must be an object"),
     ([1, 2], "must hold a JSON object"),
 ])
 def test_bad_config_values_are_rejected_naming_file_and_setting(tmp_path, content, fragment):
@@ -135,13 +140,14 @@ def test_missing_config_file_is_named(tmp_path):
 
 
 def test_config_values_and_flag_overrides(tmp_path):
-    path = write_config(tmp_path, defaults=False, workers=2, claim_timeout_s=2, _comment="ignored")
-    settings = load_settings(str(path), {"workers": 5, "tokenizer": None})
-    assert settings.workers == 5  # the flag wins
-    assert settings.claim_timeout_s == 2.0 and isinstance(settings.claim_timeout_s, float)
+    path = write_config(tmp_path, defaults=False, batch={"workers": 2, "claim_timeout_s": 2}, _comment="ignored")
+    settings = load_settings(str(path), {"batch.workers": 5, "stream.mappers": 3, "tokenizer": None})
+    assert settings.batch.workers == 5  # the flag wins
+    assert settings.batch.claim_timeout_s == 2.0 and isinstance(settings.batch.claim_timeout_s, float)
+    assert settings.stream.mappers == 3
     assert settings.tokenizer == Settings().tokenizer  # None = not given
-    with pytest.raises(UserError, match="command line: setting 'workers'"):
-        apply_overrides(settings, {"workers": 0})
+    with pytest.raises(UserError, match="command line: setting 'batch.workers'"):
+        apply_overrides(settings, {"batch.workers": 0})
 
 
 # -- table format, ordering, diffs ---------------------------------------------------

@@ -1,7 +1,10 @@
 """Settings: config.json, validated, with command-line overrides on top.
 
 Every setting has one definition below (type, default, allowed range), so a bad
-value is reported the same way whether it came from the file or a flag.
+value is reported the same way whether it came from the file or a flag. The
+file has shared keys at the top level and one section per job, "batch" (Lab 1)
+and "stream" (Lab 2); the previous layout (Lab 1 keys at the top level) is
+still read, see wordcount/config_legacy.py.
 """
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ import os
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
+from wordcount import config_legacy
 from wordcount.errors import UserError
 from wordcount.faults.process import parse_crash_spec
 from wordcount.parts import check_part
@@ -44,20 +48,16 @@ class StreamSettings:
     heartbeat_timeout_s: float = 1.5
     resend_timeout_s: float = 1.0
     checkpoint_dir: str = ""  # "" = <run dir>/checkpoints
+    # Restarts of ONE worker id after it hung or exited with an unexpected
+    # status, before the job fails; SIGKILLs and crash-point exits are free.
+    max_restarts_per_worker: int = 8
 
 
 @dataclass(frozen=True)
-class Settings:
-    """Everything a run needs to know; see docs/lab1.md for each setting."""
+class BatchSettings:
+    """Lab 1 (batch job) settings, the "batch" object of config.json."""
 
-    data_path: str = "data/sample"
-    extensions: list = field(default_factory=lambda: [".txt", ".csv"])
-    csv_text_column: str = "text"
-    tokenizer: str = "split"
     workers: int = 4
-    output: str = "wordcount.tsv"
-    redis_url: str | None = None
-    run_dir: str = ".wc-run"
     claim_timeout_s: float = 3.0
     block_ms: int = 100
     batch_files: int = 16
@@ -66,14 +66,38 @@ class Settings:
     kill_redis_every_s: float = 0.0
     crash: dict = field(default_factory=dict)  # worker name -> crash point
     slow_s: float = 5.0
-    max_replacements: int = 8
+    # Replacement workers the client may start over the WHOLE job (all
+    # generations together) when every worker died with work pending.
+    max_replacement_workers: int = 8
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a run needs to know; see docs/lab1.md and docs/lab2.md for each setting."""
+
+    data_path: str = "data/sample"
+    extensions: list = field(default_factory=lambda: [".txt", ".csv"])
+    csv_text_column: str = "text"
+    tokenizer: str = "split"
+    output: str = "wordcount.tsv"
+    redis_url: str | None = None
+    run_dir: str = ".wc-run"
     top: int = 10
     log_level: str = "WARNING"
     parts: dict = field(default_factory=dict)  # part name -> path of a swapped-in implementation
+    batch: BatchSettings = field(default_factory=BatchSettings)
     stream: StreamSettings = field(default_factory=StreamSettings)
 
     def tokenizer_spec(self) -> TokenizerSpec:
         return TokenizerSpec(self.tokenizer, self.csv_text_column, self.parts.get("tokenizer"))
+
+    def __getattr__(self, name: str) -> Any:
+        """`settings.workers` etc. from parts written against the old layout."""
+        return config_legacy.legacy_attribute(self, name)
+
+
+# section name in config.json -> its dataclass
+SECTIONS: dict[str, type] = {"batch": BatchSettings, "stream": StreamSettings}
 
 
 # name -> (predicate, human description of the allowed values)
@@ -86,7 +110,8 @@ _CHECKS: dict[str, tuple[Any, str]] = {
     "bgsave_interval_s": (_non_negative, "a number >= 0 (0 = off)"),
     "kill_redis_every_s": (_non_negative, "a number >= 0 (0 = off)"),
     "slow_s": (_non_negative, "a number >= 0"),
-    "max_replacements": (_non_negative, "an integer >= 0"),
+    "max_replacement_workers": (_non_negative, "an integer >= 0"),
+    "max_restarts_per_worker": (_non_negative, "an integer >= 0"),
     "top": (_non_negative, "an integer >= 0"),
     "tokenizer": (lambda v: v in TOKENIZERS, f"one of {sorted(TOKENIZERS)}"),
     "log_level": (lambda v: v.upper() in ("DEBUG", "INFO", "WARNING", "ERROR"), "DEBUG, INFO, WARNING or ERROR"),
@@ -121,14 +146,14 @@ def _build(cls: type, raw: dict, where: str, prefix: str = "") -> Any:
         if key.startswith("_"):  # comments
             continue
         if key not in known:
-            raise UserError(f"{where}: unknown setting '{prefix}{key}' (known: {', '.join(sorted(known))})")
-        default = getattr(defaults, key)
-        if key == "stream":
+            raise UserError(f"{where}: unknown setting '{prefix}{key}'{config_legacy.renamed_hint(key)} "
+                            f"(known: {', '.join(sorted(known))})")
+        if key in SECTIONS:
             if not isinstance(value, dict):
-                raise UserError(f"{where}: 'stream' must be an object")
-            values[key] = _build(StreamSettings, value, where, "stream.")
+                raise UserError(f"{where}: '{key}' must be an object")
+            values[key] = _build(SECTIONS[key], value, where, f"{key}.")
             continue
-        values[key] = check_value(f"{prefix}{key}", value, default, where)
+        values[key] = check_value(f"{prefix}{key}", value, getattr(defaults, key), where)
     return replace(defaults, **values)
 
 
@@ -178,7 +203,7 @@ def load_settings(path: str | None, overrides: dict[str, Any] | None = None) -> 
     raw: dict[str, Any] = {}
     where = path or DEFAULT_CONFIG
     if path is not None or os.path.exists(DEFAULT_CONFIG):
-        raw = read_json_object(where, "config file", "--config")
+        raw = config_legacy.upgrade_layout(read_json_object(where, "config file", "--config"), where)
     settings = _build(Settings, raw, where)
     settings = _parts_from_env(settings)
     return apply_overrides(settings, overrides or {})
@@ -204,30 +229,32 @@ def _parts_from_env(settings: Settings) -> Settings:
 
 
 def apply_overrides(settings: Settings, overrides: dict[str, Any]) -> Settings:
-    """Flags win over the file; `stream.X` keys go into the stream section."""
+    """Flags win over the file; `batch.X` / `stream.X` keys go into that section.
+    None means "flag not given"."""
     top: dict[str, Any] = {}
-    stream: dict[str, Any] = {}
+    sections: dict[str, dict[str, Any]] = {}
     for key, value in overrides.items():
         if value is None:
             continue
-        if key.startswith("stream."):
-            name = key.split(".", 1)[1]
-            stream[name] = check_value(key, value, getattr(settings.stream, name), "command line")
+        section, _, name = key.rpartition(".")
+        if section:
+            current = getattr(getattr(settings, section), name)
+            sections.setdefault(section, {})[name] = check_value(key, value, current, "command line")
         else:
             top[key] = check_value(key, value, getattr(settings, key), "command line")
             if key == "parts":  # a flag swaps one part; the others stay as configured
                 top[key] = {**settings.parts, **top[key]}
-    if stream:
-        top["stream"] = replace(settings.stream, **stream)
+    for section, changes in sections.items():
+        top[section] = replace(getattr(settings, section), **changes)
     return check_consistent(replace(settings, **top))
 
 
 def check_consistent(settings: Settings) -> Settings:
     """Rules that involve more than one setting."""
-    if settings.kill_redis_every_s and not settings.bgsave_interval_s:
+    if settings.batch.kill_redis_every_s and not settings.batch.bgsave_interval_s:
         raise UserError(
-            "kill_redis_every_s needs bgsave_interval_s > 0: without snapshots every Redis kill "
-            "rolls the job back to its start and it never finishes")
+            "batch.kill_redis_every_s needs batch.bgsave_interval_s > 0: without snapshots every Redis "
+            "kill rolls the job back to its start and it never finishes")
     return settings
 
 

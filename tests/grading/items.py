@@ -24,7 +24,7 @@ from grading import runner
 from grading.checks import CHECKS
 from grading.data import REPO, Corpora
 from grading.rubric import Expectation, Item, Lab, Rubric
-from wordcount.config import Settings, load_settings
+from wordcount.config import SECTIONS, Settings, load_settings
 from wordcount.errors import UserError
 from wordcount.table import diff_report, read_table
 from wordcount.trace import read_trace
@@ -101,17 +101,18 @@ class Prepared:
 
 
 def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
-    """Settings on top of settings; the nested 'stream' section merges key by key."""
-    out = {**base, **{k: v for k, v in top.items() if k != "stream"}}
-    if "stream" in top:
-        out["stream"] = {**base.get("stream", {}), **top["stream"]}
+    """Settings on top of settings; the 'batch' and 'stream' sections merge key by key."""
+    out = {**base, **{k: v for k, v in top.items() if k not in SECTIONS}}
+    for section in SECTIONS:
+        if section in top:
+            out[section] = {**base.get(section, {}), **top[section]}
     return out
 
 
 def item_config(ctx: Context, item: Item, directory: Path, data: Path) -> dict[str, Any]:
     """The configured settings, cleared of anything shared or injected, plus the rubric's."""
     isolated = _merge(ctx.base, {
-        "crash": {}, "kill_redis_every_s": 0.0, "redis_url": None,
+        "redis_url": None, "batch": {"crash": {}, "kill_redis_every_s": 0.0},
         "stream": {"coordinator_port": 0, "reducer_ports": [], "checkpoint_dir": ""},
     })
     merged = _merge(_merge(isolated, ctx.lab.settings), item.settings)

@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 from grading.checks import CHECKS
 from wordcount.config import read_json_object
+from wordcount.config_legacy import upgrade_layout
 from wordcount.errors import UserError
 
 ITEM_KEYS = {"id", "title", "points", "timeout_s", "args", "corpus", "settings", "expect", "kind", "max_ratio"}
@@ -104,6 +105,14 @@ def _check_keys(raw: dict, allowed: set[str], where: str) -> None:
     _need(not unknown, where, f"unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(allowed))})")
 
 
+def _settings(raw: dict, where: str) -> dict[str, Any]:
+    """A lab's or item's config settings, in the current layout (an older rubric
+    may still give Lab 1 settings at the top level: warned about, then moved)."""
+    settings = raw.get("settings", {})
+    _need(isinstance(settings, dict), where, "'settings' must be an object")
+    return upgrade_layout(settings, f"{where}: settings")
+
+
 def parse_expectation(name: str, spec: Any, where: str) -> Expectation:
     match = _EXPECT.match(spec) if isinstance(spec, str) else None
     _need(match is not None, where, f"expect {name!r}: {spec!r} is not like '>= 1' (ops: {' '.join(OPS)})")
@@ -129,8 +138,7 @@ def _item(raw: Any, where: str, corpora: dict[str, Corpus], lab_corpus: str) -> 
           "(put settings such as the tokenizer in 'settings')")
     corpus = raw.get("corpus", lab_corpus)
     _need(corpus in corpora, where, f"corpus {corpus!r} is not in 'corpora' ({', '.join(corpora)})")
-    settings = raw.get("settings", {})
-    _need(isinstance(settings, dict), where, "'settings' must be an object")
+    settings = _settings(raw, where)
     expect = raw.get("expect", {})
     _need(isinstance(expect, dict), where, "'expect' must be an object like {\"stolen\": \">= 1\"}")
     kind = raw.get("kind", "correct")
@@ -155,8 +163,7 @@ def _lab(number: int, raw: Any, where: str, corpora: dict[str, Corpus]) -> Lab:
     ids = [i.id for i in items]
     dupes = sorted({i for i in ids if ids.count(i) > 1})
     _need(not dupes, where, f"duplicate item id(s) {', '.join(dupes)}")
-    settings = raw.get("settings", {})
-    _need(isinstance(settings, dict), where, "'settings' must be an object")
+    settings = _settings(raw, where)
     return Lab(number, str(raw.get("title", f"Lab {number}")), bool(raw.get("skip_after_failure", False)),
                settings, items)
 

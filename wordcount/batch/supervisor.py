@@ -52,20 +52,22 @@ class Supervisor:
     def start_all(self) -> None:
         with open(self.settings_path, "w", encoding="utf-8") as fh:
             fh.write(to_json(self.settings))
-        for i in range(self.settings.workers):
+        for i in range(self.settings.batch.workers):
             self.start_worker(f"w{i}")
 
     def replace_all(self) -> None:
-        """Every worker exited but work is pending: start a new generation."""
-        if self.replacements + self.settings.workers > self.settings.max_replacements:
+        """Every worker exited but work is pending: start a new generation, as
+        long as the job's total of replacement workers stays within the limit."""
+        workers, limit = self.settings.batch.workers, self.settings.batch.max_replacement_workers
+        if self.replacements + workers > limit:
             raise JobFailed(
                 f"every worker died and the job is not done after {self.replacements} replacements "
-                f"(max_replacements={self.settings.max_replacements}); last worker said: "
+                f"(batch.max_replacement_workers={limit}); last worker said: "
                 f"{self._last_log_line()!r}; logs in {self.run_path}/logs")
         self.generation += 1
-        log.warning("all workers exited with work pending; starting %d replacements", self.settings.workers)
-        trace.event(trace.REPLACEMENTS, generation=self.generation, count=self.settings.workers)
-        for i in range(self.settings.workers):
+        log.warning("all workers exited with work pending; starting %d replacements", workers)
+        trace.event(trace.REPLACEMENTS, generation=self.generation, count=workers)
+        for i in range(workers):
             self.replacements += 1
             self.start_worker(f"w{i}.{self.generation}")
 
@@ -86,8 +88,8 @@ class Supervisor:
     def run(self) -> None:
         bar = Progress()
         t0 = time.monotonic()
-        next_save = t0 + self.settings.bgsave_interval_s
-        kill_every = self.settings.kill_redis_every_s
+        next_save = t0 + self.settings.batch.bgsave_interval_s
+        kill_every = self.settings.batch.kill_redis_every_s
         next_kill = t0 + kill_every
         files = bytes_ = stolen = 0
         try:
@@ -96,10 +98,10 @@ class Supervisor:
                 now = time.monotonic()
                 try:
                     files, bytes_, stolen = self.progress()
-                    if self.settings.bgsave_interval_s and now >= next_save:
+                    if self.settings.batch.bgsave_interval_s and now >= next_save:
                         myrds.snapshot(self.conn)
                         trace.event(trace.SNAPSHOT, target="redis", asked=now)
-                        next_save = time.monotonic() + self.settings.bgsave_interval_s
+                        next_save = time.monotonic() + self.settings.batch.bgsave_interval_s
                 except redis.RedisError as exc:
                     log.debug("Redis unavailable to the client: %s", exc)
                 if kill_every and self.server and now >= next_kill and files < self.total_files:
