@@ -44,7 +44,8 @@ from coordinator.supervisor import Supervisor
 from wordcount import trace
 from wordcount.config import Settings
 from wordcount.errors import JobFailed, UserError
-from wordcount.faults.stream_plan import KillSchedule, LogicalKills, worker_ids
+from wordcount.faults.schedules import KillSchedule, LogicalKills
+from wordcount.ids import REDUCER, WorkerId, all_ids, all_names, mapper
 from wordcount.stream import checkpoint
 from wordcount.stream.spec import JobSpec
 
@@ -85,7 +86,7 @@ class Coordinator:
         self.finish: Finish | None = None
         self.chaos: KillSchedule | None = None  # --kill: by the clock
         self.victims: list[str] = []
-        plan = spec.chaos_plan
+        plan = spec.logical
         self.logical = LogicalKills(plan) if plan else None  # --chaos / --kill-at: at logical points
         self.fired: list[dict] = []  # the logical kills, with what the coordinator saw when each fired
         self._last_status = (0.0, None)
@@ -109,8 +110,9 @@ class Coordinator:
         """Learn a worker's address from its current incarnation's hello or heartbeat."""
         if isinstance(msg, (m.Hello, m.Heartbeat)) and msg.incarnation == self.sup.incarnation.get(msg.sender):
             self.addresses[msg.sender] = addr
-            if isinstance(msg, m.Hello) and msg.sender.startswith("reducer") and msg.port:
-                self.sup.reducer_ports[int(msg.sender.rsplit("-", 1)[1])] = msg.port
+            sender = WorkerId.parse(msg.sender) if isinstance(msg, m.Hello) else None  # one we started
+            if sender is not None and sender.kind == REDUCER and msg.port:
+                self.sup.reducer_ports[sender.index] = msg.port
 
     # -- main thread ---------------------------------------------------------------------
     def run(self) -> dict:
@@ -126,7 +128,7 @@ class Coordinator:
 
     def startup(self) -> None:
         """Reducers, their ports, then mappers; then the phase machine starts."""
-        reducers = [w for w in worker_ids(self.spec.mappers, self.spec.reducers) if w.startswith("reducer")]
+        reducers = [str(w) for w in all_ids(self.spec.mappers, self.spec.reducers) if w.kind == REDUCER]
         for wid in reducers:
             self.sup.start(wid, 0)
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
@@ -142,12 +144,12 @@ class Coordinator:
                 continue
             self.note_sender(msg, addr)
         for i in range(self.spec.mappers):
-            self.sup.start(f"mapper-{i}", 0)
+            self.sup.start(str(mapper(i)), 0)
         now = time.monotonic()
         self.state = phases.initial_state(self.timing, self.spec.mappers, self.spec.reducers, now,
                                           registered=reducers)
-        if self.spec.kill_spec:
-            self.chaos = KillSchedule(self.spec.kill_spec, worker_ids(self.spec.mappers, self.spec.reducers), now)
+        if self.spec.timed:
+            self.chaos = KillSchedule(self.spec.timed, all_names(self.spec.mappers, self.spec.reducers), now)
         log.info("all workers started; ports %s", self.sup.reducer_ports)
 
     def loop(self) -> None:

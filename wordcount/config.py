@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from wordcount.errors import UserError
-from wordcount.faults.process import parse_crash_spec
+from wordcount.faults.spec import batch_crash_setting, parse_batch
 from wordcount.parts import check_part
 from wordcount.tokenize import TOKENIZERS, TokenizerSpec
 
@@ -64,7 +64,7 @@ class Settings:
     batch_bytes: int = 8_000_000
     bgsave_interval_s: float = 2.0
     kill_redis_every_s: float = 0.0
-    crash: dict = field(default_factory=dict)  # worker name -> crash point
+    crash: dict = field(default_factory=dict)  # worker name -> POINT[@K][=ACTION] (wordcount/faults/spec.py)
     slow_s: float = 5.0
     max_replacements: int = 8
     top: int = 10
@@ -146,7 +146,7 @@ def check_value(name: str, value: Any, default: Any, where: str) -> Any:
     if short == "crash":
         for name, point in value.items():
             try:
-                parse_crash_spec(f"{name}:{point}")
+                parse_batch(f"{name}:{point}")
             except UserError as exc:
                 raise UserError(f"{where}: setting 'crash' entry {name!r}: {exc}") from None
     if short == "parts":
@@ -228,7 +228,8 @@ def check_consistent(settings: Settings) -> Settings:
         raise UserError(
             "kill_redis_every_s needs bgsave_interval_s > 0: without snapshots every Redis kill "
             "rolls the job back to its start and it never finishes")
-    return settings
+    # a deprecated bare 'slow' crash spec stalls slow_s: rewrite it now that slow_s is final
+    return replace(settings, crash=batch_crash_setting(settings.crash, settings.slow_s))
 
 
 def to_json(settings: Settings) -> str:
