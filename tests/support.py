@@ -421,7 +421,8 @@ def slow_workers(workers: int, seconds: float, generations: int = 5) -> dict[str
     """A `batch.crash` setting that makes every worker (w0.. and the replacements
     w0.1.. of the next generations) stall `seconds` before each commit: a
     deterministic way to make a small job last long enough to be shot at."""
-    return {f"w{i}{f'.{g}' if g else ''}": f"slow={seconds}" for i in range(workers) for g in range(generations)}
+    return {f"w{i}{f'.{g}' if g else ''}": f"before_commit=slow:{seconds}"
+            for i in range(workers) for g in range(generations)}
 
 
 def worker_log(cwd: str | os.PathLike, name: str) -> str:

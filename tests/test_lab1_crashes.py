@@ -30,7 +30,7 @@ from support import (
     write_config,
 )
 
-from wordcount.faults.process import WORKER_POINTS
+from wordcount.faults.points import WORKER_POINTS
 
 pytestmark = pytest.mark.crash
 
@@ -109,6 +109,7 @@ def test_workers_sigkilled_at_random_moments(tmp_run, tmp_path):
 
 def test_slow_worker_entry_is_stolen_and_its_late_commit_dropped(tmp_run, corpus):
     # w1 also stalls a little per file, so w0 surely reads an entry before w1 finishes them all.
+    # (The deprecated 'slow=S' spelling on purpose: it must behave as before_commit=slow:S.)
     write_config(tmp_run, batch={"workers": 2, "batch_files": 1, "claim_timeout_s": 0.5,
                                  "crash": {"w0": "slow=2.0", "w1": "slow=0.1"}})
     result, table, record = run_batch(tmp_run, corpus)

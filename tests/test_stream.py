@@ -30,6 +30,7 @@ from support import (
 
 import message as m
 from wordcount import procs
+from wordcount.ids import all_names
 from wordcount.stream.launch import port_taken
 
 pytestmark = [pytest.mark.stream, pytest.mark.timeout(90)]
@@ -89,8 +90,7 @@ def assert_only_final_checkpoints(run: StreamRun) -> None:
     """Older checkpoints are cleaned up; the final one of each worker stays."""
     final = run.record["final_checkpoint_id"]
     names = sorted(p.name for p in (run.run_path / "checkpoints").iterdir())
-    workers = [f"mapper-{i}" for i in range(run.record["mappers"])] + \
-              [f"reducer-{i}" for i in range(run.record["reducers"])]
+    workers = all_names(run.record["mappers"], run.record["reducers"])
     assert names == sorted(f"{w}.{final:08d}.ckpt" for w in workers)
 
 

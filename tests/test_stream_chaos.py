@@ -12,13 +12,9 @@ from support import REPO, describe, run_client, write_config
 from test_stream import STREAM_TEST, make_small_corpus, run_stream
 
 from wordcount.errors import UserError
-from wordcount.faults.stream_plan import (
-    COUNTED,
-    ChaosPlan,
-    LogicalKills,
-    parse_chaos,
-    stream_schedule,
-)
+from wordcount.faults.flags import parse_logical
+from wordcount.faults.plans import stream_schedule
+from wordcount.faults.schedules import COUNTED, ChaosPlan, LogicalKills
 from wordcount.trace import read_trace
 
 SEED = 35  # mapper-1 during checkpoint 3, reducer-0 after the 4th completion, mapper-0 during recovery 2
@@ -63,7 +59,7 @@ def check_points_ahead(plan: ChaosPlan) -> None:
 
 
 def test_kills_are_armed_in_order_and_fire_once_their_point_is_reached():
-    plan = parse_chaos(None, ["reducer-0@completed:2", "mapper-1@recovery:1", "mapper-0@files:5"], False, 2, 2, 10)
+    plan = parse_logical(None, ["reducer-0@completed:2", "mapper-1@recovery:1", "mapper-0@files:5"], False, 2, 2, 10)
     kills = LogicalKills(plan)
     assert kills.due(["checkpoint_sent"], 9) is None  # files:5 is not armed yet
     assert kills.due(["checkpoint_complete", "checkpoint_sent"], 9) is None
@@ -85,7 +81,7 @@ def test_kills_are_armed_in_order_and_fire_once_their_point_is_reached():
 ])
 def test_bad_chaos_flags_are_user_errors(seed, kill_at, clock, message):
     with pytest.raises(UserError, match=message):
-        parse_chaos(seed, kill_at, clock, 2, 2, 10)
+        parse_logical(seed, kill_at, clock, 2, 2, 10)
 
 
 # -- real runs ----------------------------------------------------------------------------------------

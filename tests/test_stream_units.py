@@ -10,7 +10,8 @@ import pytest
 
 from mapper.mapper import partition
 from wordcount.errors import UserError
-from wordcount.faults.stream_plan import KillSchedule, KillSpec, parse_crash, parse_kill
+from wordcount.faults.flags import parse_stream_crashes, parse_timed
+from wordcount.faults.schedules import KillSchedule, KillSpec
 from wordcount.stream import checkpoint
 
 pytestmark = pytest.mark.stream
@@ -112,15 +113,15 @@ def test_kill_count_stops_the_schedule():
 ])
 def test_bad_kill_flags_are_user_errors(who, every, count, message):
     with pytest.raises(UserError, match=message):
-        parse_kill(who, every, None, count, mappers=2, reducers=2)
+        parse_timed(who, every, None, count, mappers=2, reducers=2)
 
 
 def test_crash_points_are_validated():
-    assert parse_crash(["reducer-1:after_first_marker=hang", "mapper-0:on_final"], 2, 2) == {
+    assert parse_stream_crashes(["reducer-1:after_first_marker=hang", "mapper-0:on_final"], 2, 2) == {
         "reducer-1": "after_first_marker=hang", "mapper-0": "on_final"}
     for bad in ("reducer-1:before_forward", "mapper-3:on_final", "mapper-0", "mapper-0:on_final=slow"):
         with pytest.raises(UserError, match="bad --crash"):
-            parse_crash([bad], 2, 2)
+            parse_stream_crashes([bad], 2, 2)
 
 
 # -- partitioning --------------------------------------------------------------------------------------

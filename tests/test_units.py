@@ -23,7 +23,7 @@ from support import (
 
 from wordcount.config import Settings, apply_overrides, load_settings
 from wordcount.errors import UserError
-from wordcount.faults.process import parse_crash_spec
+from wordcount.faults.flags import parse_batch_crashes
 from wordcount.table import (
     diff_report,
     differences,
@@ -110,7 +110,7 @@ def test_unknown_tokenizer_is_a_user_error():
     ({"wokers": 3}, "unknown setting 'wokers'"),
     ({"extensions": []}, "'extensions'"),
     ({"extensions": ["txt"]}, "'extensions'"),
-    ({"batch": {"crash": {"w0": "explode"}}}, "'crash'"),
+    ({"batch": {"crash": {"w0": "explode"}}}, "'batch.crash'"),
     ({"batch": {"wokers": 2}}, "unknown setting 'batch.wokers'"),
     ({"batch": {"max_replacements": 2}}, "unknown setting 'batch.max_replacements' (renamed: use "),
     ({"stream": {"mapers": 2}}, "unknown setting 'stream.mapers'"),
@@ -192,13 +192,13 @@ def test_diff_report_names_first_differing_words_with_both_counts():
     ("w0:slow=0.5", ("w0", "slow=0.5")),
 ])
 def test_crash_spec_parses(spec, parsed):
-    assert parse_crash_spec(spec) == parsed
+    assert parse_batch_crashes([spec]) == dict([parsed])
 
 
 @pytest.mark.parametrize("spec", ["w0", "w0:", ":after_read", "w0:explode", "w0:slow=abc"])
 def test_bad_crash_spec_is_rejected(spec):
     with pytest.raises(UserError, match="--crash"):
-        parse_crash_spec(spec)
+        parse_batch_crashes([spec])
 
 
 # -- the test support itself ---------------------------------------------------------

@@ -15,7 +15,7 @@ from typing import Any
 
 from wordcount import config_legacy
 from wordcount.errors import UserError
-from wordcount.faults.process import parse_crash_spec
+from wordcount.faults.spec import batch_crash_setting, parse_batch
 from wordcount.parts import check_part
 from wordcount.tokenize import TOKENIZERS, TokenizerSpec
 
@@ -64,7 +64,7 @@ class BatchSettings:
     batch_bytes: int = 8_000_000
     bgsave_interval_s: float = 2.0
     kill_redis_every_s: float = 0.0
-    crash: dict = field(default_factory=dict)  # worker name -> crash point
+    crash: dict = field(default_factory=dict)  # worker name -> POINT[@K][=ACTION] (wordcount/faults/spec.py)
     slow_s: float = 5.0
     # Replacement workers the client may start over the WHOLE job (all
     # generations together) when every worker died with work pending.
@@ -169,11 +169,11 @@ def check_value(name: str, value: Any, default: Any, where: str) -> Any:
     if isinstance(default, float):
         return float(value)
     if short == "crash":
-        for name, point in value.items():
+        for worker, point in value.items():
             try:
-                parse_crash_spec(f"{name}:{point}")
+                parse_batch(f"{worker}:{point}")
             except UserError as exc:
-                raise UserError(f"{where}: setting 'crash' entry {name!r}: {exc}") from None
+                raise UserError(f"{where}: setting '{name}' entry {worker!r}: {exc}") from None
     if short == "parts":
         return {k: check_part(k, v, f"{where}: setting 'parts'") for k, v in value.items() if v}
     if short == "extensions":
@@ -255,7 +255,9 @@ def check_consistent(settings: Settings) -> Settings:
         raise UserError(
             "batch.kill_redis_every_s needs batch.bgsave_interval_s > 0: without snapshots every Redis "
             "kill rolls the job back to its start and it never finishes")
-    return settings
+    # a deprecated bare 'slow' crash spec stalls slow_s: rewrite it now that slow_s is final
+    batch = settings.batch
+    return replace(settings, batch=replace(batch, crash=batch_crash_setting(batch.crash, batch.slow_s)))
 
 
 def to_json(settings: Settings) -> str:

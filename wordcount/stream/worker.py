@@ -11,8 +11,8 @@ through `commands`, a queue. This module provides:
   same for both kinds: hello, idempotent recovery (a duplicate recovery
   message is only re-acknowledged), checkpoint acks, checkpoint-file cleanup
   and exit;
-* crash points for tests (`CrashPoints`), given only to a worker's first
-  incarnation so a replacement never crashes again.
+* the worker's fault for tests (`self.crash`, wordcount/faults/process.py),
+  given only to its first incarnation so a replacement never crashes again.
 """
 from __future__ import annotations
 
@@ -20,7 +20,6 @@ import argparse
 import logging
 import os
 import queue
-import signal
 import socket
 import threading
 from dataclasses import dataclass
@@ -29,33 +28,13 @@ from typing import Any
 import message as m
 from wordcount import trace
 from wordcount.config import Settings, load_settings
-from wordcount.faults.process import CrashPlan
+from wordcount.faults.process import ProcessFaults
+from wordcount.ids import WorkerId
 from wordcount.stream import checkpoint
 
 log = logging.getLogger("stream")
 UNRECOVERED = -1  # recovery id of a replacement until the coordinator tells it where to start
 POLL_S = 0.5  # how often blocked helper threads look at the stop flag
-
-
-class CrashPoints:
-    """`POINT` kills the process there (os._exit); `POINT=hang` stops it (SIGSTOP)
-    instead, so only a missed heartbeat can reveal the failure."""
-
-    def __init__(self, spec: str | None) -> None:
-        point, _, how = (spec or "").partition("=")
-        self.point = point or None
-        self.hang = how == "hang"
-
-    def at(self, point: str) -> None:
-        if point != self.point:
-            return
-        self.point = None
-        if self.hang:
-            trace.event(trace.CRASH, point=f"{point}=hang")
-            log.warning("crash point %s reached: hanging (SIGSTOP)", point)
-            os.kill(os.getpid(), signal.SIGSTOP)
-            return
-        CrashPlan(point).maybe_crash(point)
 
 
 @dataclass
@@ -79,7 +58,8 @@ def common_arguments(description: str) -> argparse.ArgumentParser:
     parser.add_argument("--settings", required=True, help="effective settings JSON written by the launcher")
     parser.add_argument("--coordinator", required=True, metavar="HOST:PORT", help="coordinator UDP address")
     parser.add_argument("--checkpoint-dir", required=True)
-    parser.add_argument("--crash", metavar="POINT[=hang]", help="test crash point (first incarnation only)")
+    parser.add_argument("--crash", metavar="POINT[@K][=ACTION]",
+                        help="test fault, wordcount/faults/spec.py (first incarnation only)")
     return parser
 
 
@@ -93,11 +73,12 @@ class StreamWorker:
 
     def __init__(self, args: argparse.Namespace, settings: Settings | None = None) -> None:
         self.settings = settings or load_settings(args.settings)
+        worker = WorkerId.parse(args.id)
         self.id: str = args.id
-        self.index = int(self.id.rsplit("-", 1)[1])
+        self.index = worker.index
         self.incarnation: int = args.incarnation
         self.checkpoint_dir: str = args.checkpoint_dir
-        self.crash = CrashPoints(args.crash)
+        self.crash = ProcessFaults.for_stream(worker, args.crash)
         self.commands: queue.Queue = queue.Queue(maxsize=256)
         self.stopping = threading.Event()
         self.coordinator = parse_address(args.coordinator)
