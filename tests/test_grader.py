@@ -9,18 +9,20 @@ servers; the autouse fixture in conftest.py checks nothing it started survives.
 from __future__ import annotations
 
 import json
-import os
 import shlex
-import signal
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from grading.checks import stale_completions
-from support import REPO
+from kit.grading.checks import stale_completions
+from kit.run import Finished
+from support import REPO, run_command
 
 GRADER = REPO / "tests" / "grade.py"
+# The grader imports the project from the installed package; put this checkout first, as pytest's
+# `pythonpath` does for the suite, so the grader under test is this one even when another checkout
+# (another git worktree) is the installed one.
+THIS_CHECKOUT = {"PYTHONPATH": str(REPO)}
 BROKEN_DIR = REPO / "tests" / "broken"
 RUBRIC = REPO / "tests" / "rubric.json"
 
@@ -37,22 +39,11 @@ BROKEN = [
 ]
 
 
-def run_grader(*args: str, timeout: float) -> subprocess.CompletedProcess:
-    """Run the grader to completion in its own session; on timeout stop its whole group and fail."""
-    proc = subprocess.Popen([sys.executable, str(GRADER), *args], cwd=REPO, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace",
-                            start_new_session=True)
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGTERM)  # the grader stops the running item, then exits
-        try:
-            out, err = proc.communicate(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            out, err = proc.communicate()
-        pytest.fail(f"grader {args} did not finish within {timeout}s\n{out[-3000:]}\n{err[-3000:]}")
-    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+def run_grader(*args: str, timeout: float) -> Finished:
+    """Run the grader to completion (kit.run: its own session); on timeout SIGTERM its group (the grader
+    then stops the running item), SIGKILL what is left after 15 s, and fail."""
+    return run_command([sys.executable, GRADER, *args], cwd=REPO, env=THIS_CHECKOUT, timeout=timeout,
+                       term_grace_s=15)
 
 
 def load_report(out: Path) -> dict:
@@ -63,7 +54,7 @@ def items_by_id(report: dict) -> dict[str, dict]:
     return {item["id"]: item for item in report["items"]}
 
 
-def describe(result: subprocess.CompletedProcess, out: Path) -> str:
+def describe(result: Finished, out: Path) -> str:
     md = out / "report.md"
     return (f"exit {result.returncode}\n--- stdout ---\n{result.stdout[-3000:]}\n--- stderr ---\n"
             f"{result.stderr[-3000:]}\n--- report.md ---\n"
@@ -72,12 +63,10 @@ def describe(result: subprocess.CompletedProcess, out: Path) -> str:
 
 def stream_unavailable() -> str | None:
     """Why Lab 2 cannot be graded here, or None."""
-    done = subprocess.run([sys.executable, "client.py", "stream", "--help"], cwd=REPO, capture_output=True,
-                          text=True, errors="replace", timeout=60)
-    if done.returncode == 0:
+    done = run_command([sys.executable, "client.py", "stream", "--help"], cwd=REPO, timeout=60)
+    if done.exit_code == 0:
         return None
-    last = (done.stderr or done.stdout).strip().splitlines()[-1:] or [f"exit {done.returncode}"]
-    return f"Lab 2 not available: 'python client.py stream --help' failed ({last[0]})"
+    return f"Lab 2 not available: 'python client.py stream --help' failed ({done.last_error})"
 
 
 def require_lab(lab: int) -> None:
@@ -111,7 +100,7 @@ def test_reference_gets_full_marks_on_lab1(tmp_path):
     assert report["title"] in result.stdout
     # Copy-paste replay: the report's command, run from the repository root, reproduces the item.
     argv = shlex.split(items_by_id(report)["one_worker"]["command"])
-    replay = subprocess.run([sys.executable, *argv[1:]], cwd=REPO, capture_output=True, text=True, timeout=120)
+    replay = run_command([sys.executable, *argv[1:]], cwd=REPO, timeout=120)
     assert replay.returncode == 0 and "verify: OK" in replay.stdout, replay
 
 

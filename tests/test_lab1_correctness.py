@@ -21,7 +21,7 @@ def test_one_worker(tmp_run, corpus):
     write_config(tmp_run, workers=1)
     result, table, record = run_batch(tmp_run, corpus)
     assert_same_table(serial(corpus), table)
-    assert record["workers"] == 1 and record["files"] == 15
+    assert record.workers == 1 and record.files == 15
     assert "committed" in worker_log(tmp_run, "w0")
 
 
@@ -30,8 +30,8 @@ def test_many_workers_one_file_per_commit(tmp_run, tmp_path):
     write_config(tmp_run, workers=6, batch_files=1)
     result, table, record = run_batch(tmp_run, data)
     assert_same_table(serial(data), table)
-    assert record["files"] == 32 and record["workers"] == 6
-    assert record["stolen"] == 0 and record["replacements"] == 0
+    assert record.files == 32 and record.workers == 6
+    assert record.stolen == 0 and record.replacements == 0
 
 
 def test_csv_counts_only_text_column_with_quoted_newlines(tmp_run, tmp_path):

@@ -46,15 +46,15 @@ def test_crash_point(tmp_run, corpus, point):
     if point == "after_commit":
         assert "committed" in log
     else:  # the dead worker's entries were pending: someone must have stolen them
-        assert record["stolen"] >= 1, record
-    assert record["replacements"] == 0
+        assert record.stolen >= 1, record
+    assert record.replacements == 0
 
 
 def test_every_worker_crashes_and_replacements_finish(tmp_run, corpus):
     write_config(tmp_run, workers=2, batch_files=2, crash={"w0": "before_commit", "w1": "mid_count"})
     result, table, record = run_batch(tmp_run, corpus)
     assert_same_table(serial(corpus), table)
-    assert record["replacements"] >= 2, record
+    assert record.replacements >= 2, record
     logs = job_dirs(tmp_run / ".wc-run")[0] / "logs"
     assert {"w0.1.log", "w1.1.log"} <= {p.name for p in logs.iterdir()}
     assert "all workers exited with work pending" in result.stderr
@@ -93,7 +93,7 @@ def test_slow_worker_entry_is_stolen_and_its_late_commit_dropped(tmp_run, corpus
     write_config(tmp_run, workers=2, batch_files=1, claim_timeout_s=0.5, crash={"w0": "slow=2.0", "w1": "slow=0.1"})
     result, table, record = run_batch(tmp_run, corpus)
     assert_same_table(serial(corpus), table)  # no double count
-    assert record["stolen"] > 0, record
+    assert record.stolen > 0, record
     log = worker_log(tmp_run, "w0")
     assert "slow worker: stalling" in log, log
     assert "no longer pending" in log, log
@@ -144,4 +144,4 @@ def test_job_with_crashes_reports_verify_ok(tmp_run, corpus):
     write_config(tmp_run, workers=2, crash={"w1": "after_read"})
     result, table, record = run_batch(tmp_run, corpus, "--verify")
     assert "verify: OK" in result.stdout, describe(result)
-    assert read_record(tmp_run / "record.json")["files"] == 15
+    assert read_record(tmp_run / "record.json").files == 15

@@ -170,7 +170,7 @@ def test_empty_files_only_give_an_empty_table(tmp_run, tmp_path):
     (data / "a.txt").write_bytes(b"")
     (data / "b.txt").write_bytes(b" \n\t\n")
     result, table, record = run_batch(tmp_run, data)
-    assert table == {} and record["files"] == 2
+    assert table == {} and record.files == 2
     assert (tmp_run / "wordcount.tsv").read_bytes() == b""
     assert json.loads((tmp_run / "record.json").read_text())["files"] == 2
 

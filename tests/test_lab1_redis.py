@@ -51,8 +51,8 @@ def test_redis_sigkilled_and_restarted_mid_job(tmp_run, tmp_path):
                  max_replacements=8, crash=slow_workers(2, 0.5))
     result, table, record = run_batch(tmp_run, data, "--kill-redis-every", "0.6", timeout=90)
     assert_same_table(serial(data), table)
-    assert record["redis_restarts"] >= 2, record
-    assert result.stderr.count("redis restarted") == record["redis_restarts"]
+    assert record.redis_restarts >= 2, record
+    assert result.stderr.count("redis restarted") == record.redis_restarts
 
 
 @pytest.mark.crash
@@ -164,11 +164,11 @@ def test_consumer_names_unique_per_process(tmp_run, corpus, redis_server):
     write_config(tmp_run, workers=3, batch_files=1, crash={f"w{i}": "after_read" for i in range(3)})
     result, table, record = run_batch(tmp_run, corpus, "--redis-url", redis_server.url)
     assert_same_table(serial(corpus), table)
-    assert record["replacements"] >= 3
-    keys = JobKeys(record["job"])
+    assert record.replacements >= 3
+    keys = JobKeys(record.job)
     conn = _conn(redis_server)
     consumers = [c["name"] for c in conn.xinfo_consumers(keys.files, keys.group)]
-    logs = sorted((tmp_run / ".wc-run" / record["job"] / "logs").glob("*.log"))
+    logs = sorted((tmp_run / ".wc-run" / record.job / "logs").glob("*.log"))
     started = [m for p in logs for m in re.findall(r"INFO: (\S+) started", p.read_text())]
     assert len(started) == len(logs) >= 6
     assert len(set(started)) == len(started), started

@@ -94,7 +94,7 @@ def logical_kills_in_trace(run) -> list[tuple[str, str]]:
     a kill at KIND:N comes after exactly N transitions of that kind (for files, N files done)."""
     seen: Counter = Counter()
     kills = []
-    for e in read_trace(run.record["trace"]):
+    for e in read_trace(run.record.trace):
         if e.get("proc") != "coordinator":
             continue
         if e["ev"] in COUNTED:
@@ -114,7 +114,7 @@ def test_same_seed_same_kills_at_the_same_logical_points(tmp_path):
     data = make_small_corpus(tmp_path)
     runs = [run_stream(tmp_path / name, data, "--chaos", SEED, "--throttle", THROTTLE, "--verify", timeout=50)
             for name in ("a", "b")]  # run_stream also checks each complete table against the serial count
-    chaos = [run.record["chaos"] for run in runs]
+    chaos = [run.record.chaos for run in runs]
     assert chaos[0]["seed"] == SEED and chaos[0]["schedule"] == chaos[1]["schedule"]
     planned = [(k["victim"], k["at"]) for k in chaos[0]["schedule"]]
     # the same kills, at the same points, seeing the same checkpoint and recovery ids (times differ)
@@ -124,8 +124,8 @@ def test_same_seed_same_kills_at_the_same_logical_points(tmp_path):
     assert [(f["victim"], f["at"]) for f in fired[0]] == planned  # every kill fired, none skipped
     for run in runs:
         assert logical_kills_in_trace(run) == planned
-        assert run.record["kills"] == len(planned)
-        assert sorted(r["killed"] for r in run.record["recoveries"]) == sorted(v for v, _ in planned)
+        assert run.record.kills == len(planned)
+        assert sorted(r["killed"] for r in run.record.recoveries) == sorted(v for v, _ in planned)
     assert fired[0][1]["completed_id"] == 5  # checkpoint 3 was abandoned: the 4th completed is checkpoint 5
 
 

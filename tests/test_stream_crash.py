@@ -21,10 +21,10 @@ def small_corpus(tmp_path):
 
 def assert_killed(run, expected: list[str]) -> None:
     """The schedule really fired (the job did not end first) and each failure was recovered from."""
-    killed = [r["killed"] for r in run.record["recoveries"] if r["cause"] == "killed"]
-    assert sorted(killed) == sorted(expected), run.record["recoveries"]
-    assert all(r["resume_after_s"] is not None for r in run.record["recoveries"]), run.record["recoveries"]
-    assert run.record["recovery_id"] >= 1
+    killed = [r["killed"] for r in run.record.recoveries if r["cause"] == "killed"]
+    assert sorted(killed) == sorted(expected), run.record.recoveries
+    assert all(r["resume_after_s"] is not None for r in run.record.recoveries), run.record.recoveries
+    assert run.record.recovery_id >= 1
     assert_only_final_checkpoints(run)
 
 
@@ -44,7 +44,7 @@ def test_reducer_killed_once(tmp_run, small_corpus):
 def test_mappers_killed_repeatedly(tmp_run, small_corpus):
     run = run_stream(tmp_run, small_corpus, "--throttle", 0.12, "--kill", "mapper", "--every", 0.5,
                      "--kill-count", 4, "--seed", 11)
-    assert len(run.record["recoveries"]) >= 4 and run.record["kills"] == 4
+    assert len(run.record.recoveries) >= 4 and run.record.kills == 4
     assert all(w.startswith("mapper") for w, cause in run.causes() if cause == "killed")
 
 
@@ -52,7 +52,7 @@ def test_reducers_killed_repeatedly_rebind_their_fixed_ports(tmp_run, small_corp
     ports = [procs.free_port(), procs.free_port()]
     run = run_stream(tmp_run, small_corpus, "--throttle", 0.12, "--kill", "reducer", "--every", 0.5,
                      "--kill-count", 4, "--seed", 5, reducer_ports=ports)
-    assert run.record["kills"] == 4
+    assert run.record.kills == 4
     assert all(w.startswith("reducer") for w, cause in run.causes() if cause == "killed")
     assert "Address already in use" not in run.log()
     assert not any(port_taken("127.0.0.1", p) for p in ports)
@@ -75,7 +75,7 @@ def test_all_workers_killed_every_few_seconds(tmp_run, small_corpus):
 def test_checkpoint_interval_zero_rolls_back_to_the_beginning(tmp_run, small_corpus):
     run = run_stream(tmp_run, small_corpus, "--throttle", 0.08, "--checkpoint-interval", 0,
                      "--kill", "any", "--every", 0.8, "--kill-count", 1)
-    assert run.record["kills"] == 1 and run.record["checkpoints_completed"] == 1
+    assert run.record.kills == 1 and run.record.checkpoints_completed == 1
 
 
 @pytest.mark.parametrize("mappers, reducers, who, throttle", [(1, 1, "reducer-0", 0.05), (3, 2, "any", 0.12)])
@@ -83,7 +83,7 @@ def test_other_topologies_with_kills(tmp_run, small_corpus, mappers, reducers, w
     # throttle: each mapper's share of the 44 files lasts well past the second kill
     run = run_stream(tmp_run, small_corpus, "--mappers", mappers, "--reducers", reducers, "--throttle", throttle,
                      "--kill", who, "--every", 0.8, "--kill-count", 2, "--seed", 2)
-    assert run.record["kills"] == 2 and (run.record["mappers"], run.record["reducers"]) == (mappers, reducers)
+    assert run.record.kills == 2 and (run.record.mappers, run.record.reducers) == (mappers, reducers)
 
 
 # -- crash points at the delicate moments ---------------------------------------------------------------
@@ -104,7 +104,7 @@ def test_workers_killed_during_recovery(tmp_run, small_corpus):
     run = run_stream(tmp_run, small_corpus, "--throttle", 0.03, "--crash", "mapper-0:after_first_file",
                      "--crash", "reducer-1:on_recovery", "--crash", "mapper-1:on_recovery")
     assert sorted(run.causes()) == [("mapper-0", "crash"), ("mapper-1", "crash"), ("reducer-1", "crash")]
-    assert run.record["recovery_id"] == 3
+    assert run.record.recovery_id == 3
 
 
 def test_worker_killed_during_the_last_checkpoint(tmp_run, small_corpus):

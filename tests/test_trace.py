@@ -239,7 +239,7 @@ def run_traced(tmp_path: Path, *args: str, **settings) -> tuple[list[dict], Path
     assert result.returncode == 0, describe(result)
     (job,) = job_dirs(cwd / ".wc-run")
     path = job / "trace.jsonl"
-    assert read_record(job / "run.json")["trace"] == str(path)
+    assert read_record(job / "run.json").trace == str(path)
     return trace.read_trace(path), path
 
 

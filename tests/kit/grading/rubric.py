@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from grading.checks import CHECKS
+from kit.grading.checks import CHECKS
 from wordcount.config import read_json_object
 from wordcount.errors import UserError
+from wordcount.record import RunRecord
 
 ITEM_KEYS = {"id", "title", "points", "timeout_s", "args", "corpus", "settings", "expect", "kind", "max_ratio"}
 LAB_KEYS = {"title", "corpus", "skip_after_failure", "settings", "items"}
@@ -111,6 +112,8 @@ def parse_expectation(name: str, spec: Any, where: str) -> Expectation:
     check = name.partition("check.")[2] if name.startswith("check.") else None
     _need(check is None or check in CHECKS, where,
           f"expect {name!r}: no such check (checks: {', '.join('check.' + c for c in CHECKS)})")
+    _need(name.startswith(("trace.", "check.")) or name in RunRecord.number_fields(), where,
+          f"expect {name!r}: not a number of the run record (docs/record.md: {', '.join(RunRecord.number_fields())})")
     return Expectation(name, match.group(1), float(match.group(2)))
 
 
