@@ -64,7 +64,8 @@ __all__ = [
     "REPO", "TAG_ENV", "TEST_DEFAULTS", "assert_same_table", "check_nothing_left", "current_tag", "describe",
     "forget_roots", "job_dirs", "kill_tagged", "listening_ports", "make_corpus", "new_tag", "port_listening",
     "read_output", "read_record", "register_root", "run_batch", "run_client", "run_command", "serial",
-    "slow_workers", "start_client", "start_command", "stop_client", "tagged_processes", "wait_until", "worker_log", "write_config",
+    "slow_workers", "start_client", "start_command", "stop_client", "tagged_processes", "wait_until", "worker_log",
+    "write_config",
 ]
 
 REPO = Path(__file__).resolve().parent.parent

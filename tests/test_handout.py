@@ -1,6 +1,14 @@
-"""The student handout: solution regions become 'not implemented' stubs, every
-other file is copied unchanged, the copy imports, its stubbed parts fail with a
-clear NotImplementedError (not an import error), and the reference passes."""
+"""The student handout (tests/handout.py). Properties:
+
+* solution regions become "not implemented" stubs and every other file is
+  copied byte for byte;
+* the copy imports (no import errors from the stubs);
+* a stubbed job fails with a clear NotImplementedError, while the reference
+  passes the same run;
+* unbalanced solution markers are refused;
+* the copy's own phase-machine tests fail with NotImplementedError, not with
+  collection errors.
+"""
 from __future__ import annotations
 
 import filecmp
@@ -43,7 +51,7 @@ def test_marked_parts_are_stubbed_and_the_rest_is_identical(student_copy):
     assert "raise NotImplementedError(" in text and "xautoclaim(" not in text
 
 
-def test_handout_imports(student_copy):
+def test_handout_imports_every_module(student_copy):
     out, _ = student_copy
     result = run_command([sys.executable, "-c", f"import {MODULES}"], cwd=out, timeout=60)
     assert result.returncode == 0, result.stderr

@@ -1,7 +1,11 @@
-"""Replayable chaos for the batch job: a seed gives the same crashes at the same
-logical points (the K-th arrival at a crash point, Redis killed after the k-th
-committed file), every chaos run is exact, and a failed run prints the command
-that replays it."""
+"""Replayable chaos for the batch job (--chaos SEED). Properties:
+
+* a crash point fires on the K-th arrival, not the first;
+* the same seed gives the same crashes at the same logical points (the K-th
+  arrival at a crash point, Redis killed after the k-th committed file), and
+  every chaos run is exact;
+* a failed run prints the command that replays it.
+"""
 from __future__ import annotations
 
 import pytest

@@ -1,7 +1,16 @@
-"""Lab 1 worker failures: injected crash points, whole generations dying, SIGKILL
-from outside at random moments, a slow worker whose entry is stolen, and the
-client itself interrupted or killed. Every run must still give the exact table
-and leave no process behind (checked by the autouse fixture in conftest.py)."""
+"""Lab 1 worker failures. Properties (every run gives the exact table and leaves no process behind):
+
+* a worker dying at any crash point is repaired by stealing its pending entry,
+  with no replacement workers;
+* when every worker dies, replacements finish the job;
+* workers SIGKILLed from outside at random moments do not change the table;
+* a slow worker's entry is stolen and its late commit is dropped (no double count);
+* Ctrl-C mid-job stops every process and frees Redis's port within seconds;
+* a SIGKILLed client takes its children with it;
+* --verify is OK after a crash.
+
+No process outlives its test (the autouse fixture in conftest.py checks that).
+"""
 from __future__ import annotations
 
 import random
@@ -36,7 +45,7 @@ pytestmark = pytest.mark.crash
 
 
 @pytest.mark.parametrize("point", WORKER_POINTS)
-def test_crash_point(tmp_run, corpus, point):
+def test_worker_dying_at_a_crash_point_is_repaired_by_stealing(tmp_run, corpus, point):
     # w1 and w2 stall a little per batch so w0 surely gets an entry before they finish.
     write_config(tmp_run, workers=3, batch_files=2, crash={**slow_workers(3, 0.2, 1), "w0": point})
     result, table, record = run_batch(tmp_run, corpus)
@@ -60,7 +69,7 @@ def test_every_worker_crashes_and_replacements_finish(tmp_run, corpus):
     assert "all workers exited with work pending" in result.stderr
 
 
-def test_workers_sigkilled_at_random_moments(tmp_run, tmp_path):
+def test_workers_sigkilled_at_random_moments_leave_the_table_exact(tmp_run, tmp_path):
     rng = random.Random(20240601)
     data = make_corpus(tmp_path / "kill", n_files=24, words_per_file=4000, seed=11)
     # Every generation stalls 0.15 s per file, so the job lasts long enough to be shot at.
@@ -139,7 +148,7 @@ def test_client_sigkilled_takes_its_children_with_it(tmp_run, corpus):
     assert not alive, "children survived their parent: " + "; ".join(" ".join(p.cmdline()) for p in alive)
 
 
-def test_job_with_crashes_reports_verify_ok(tmp_run, corpus):
+def test_verify_is_ok_after_a_crash(tmp_run, corpus):
     """--verify after a run with a crash: the client's own check agrees."""
     write_config(tmp_run, workers=2, crash={"w1": "after_read"})
     result, table, record = run_batch(tmp_run, corpus, "--verify")

@@ -1,7 +1,20 @@
 """The streaming job (Lab 2) end to end without injected crashes: real
-processes, sockets and Redis; every run's complete table is compared with an
-independent serial count. Crash tests are in test_stream_crash.py and use the
-helpers defined here."""
+processes, sockets and Redis. Properties (every run's complete table equals the serial count):
+
+* 2 mappers x 2 reducers are exact with periodic checkpoints and a frame far
+  larger than any datagram; each reducer takes each checkpoint once, and only
+  the final checkpoints are kept;
+* without periodic checkpoints only the final one is taken;
+* the normalize tokenizer and other topologies are exact;
+* the status line shows the phase and the workers, the summary names the table;
+* ports in use and bad flags are one-line errors;
+* --help documents the flags;
+* malformed frames and datagrams from outside are dropped and the job stays exact;
+* Ctrl-C stops every process;
+* a swapped part (--part) is the one that runs.
+
+The crash tests in test_stream_crash.py use the helpers defined here.
+"""
 from __future__ import annotations
 
 import json
@@ -117,12 +130,12 @@ def test_without_periodic_checkpoints_only_the_final_one_is_taken(tmp_run, small
     assert run.record.checkpoints_completed == 1 and run.record.checkpoint_interval_s == 0
 
 
-def test_normalize_tokenizer_and_3x2(tmp_run, small_corpus):
+def test_normalize_tokenizer_with_3_mappers_2_reducers_is_exact(tmp_run, small_corpus):
     run = run_stream(tmp_run, small_corpus, "--tokenizer", "normalize", "--mappers", 3, "--reducers", 2)
     assert (run.record.mappers, run.record.reducers) == (3, 2)
 
 
-def test_status_and_summary_lines(tmp_run, small_corpus):
+def test_status_line_shows_phase_and_workers_and_summary_names_the_table(tmp_run, small_corpus):
     run = run_stream(tmp_run, small_corpus, "--mappers", 1, "--reducers", 1, "--log-level", "INFO")
     assert re.search(r"phase CP, last completed checkpoint 0, recovery id 0; m0:\w+ r0:\w+", run.result.stderr)
     assert "phase EXITING" in run.result.stderr

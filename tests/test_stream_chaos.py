@@ -1,8 +1,15 @@
 """Replayable chaos for the streaming job: --chaos SEED (and --kill-at) kill
-workers at logical points of the protocol -- the N-th checkpoint sent, the
-N-th completed, the N-th recovery, N files done -- so the same seed on the
-same data kills the same workers at the same points, every chaos run is exact,
-and a failed run prints the command that replays it."""
+workers at logical points of the protocol (the N-th checkpoint sent, the N-th
+completed, the N-th recovery, N files done). Properties:
+
+* the schedule depends only on the seed and the topology;
+* every point is still ahead when it is armed;
+* kills are armed in order and fire once their point is reached;
+* bad --chaos/--kill-at flags are one-line user errors;
+* the same seed on the same data kills the same workers at the same logical
+  points, and every chaos run is exact;
+* a failed run prints the command that replays it.
+"""
 from __future__ import annotations
 
 from collections import Counter

@@ -1,5 +1,21 @@
-"""Unit tests of the shared pieces: tokenizer, config validation, table format
-and ordering, diff report, crash specs, and the test support itself."""
+"""Unit tests of the shared pieces. Properties:
+
+* the split tokenizer keeps case and punctuation and splits on all
+  whitespace; normalize lower-cases and keeps letter/digit runs; CRLF counts
+  like LF; invalid UTF-8 is replaced and reported;
+* CSV counts only the text column (quoted newlines and commas too); a CSV
+  without it names the file; an empty CSV has no words; an unknown tokenizer
+  is a user error;
+* bad config values name the file and the setting; invalid JSON names the
+  line; a missing config file is named; flags override config values;
+* the table is sorted by count then word, written as exact bytes, replaced
+  atomically, and a diff names the first differing words with both counts;
+* crash specs parse, and bad ones are rejected;
+* the test support itself: table comparison fails on a difference and on an
+  empty expectation; corpora are deterministic, nested and have awkward CSV;
+  leftover processes are found, killed and reported;
+* WC_PARTS swaps parts for every run, and its mistakes are one-line errors.
+"""
 from __future__ import annotations
 
 import csv

@@ -1,9 +1,8 @@
 """A deterministic synthetic corpus: the project's one generator.
 
-`python data/generate.py` is its command line; the grader's, the benchmark's
-and the test suite's corpora (tests/kit/corpus.py) are made here too. It is in
-the installed package, not under data/ (not importable), so that all of them
-import it without touching sys.path.
+`python data/generate.py` is its command line; the grader's, the benchmark's and the
+test suite's corpora (tests/kit/corpus.py) are made here too. It is in the installed
+package, not under data/ (not importable), so all of them import it as it is.
 
 Words are pseudo-words made from the seed (mostly ASCII syllables, some with
 accents, Greek, Cyrillic, CJK or emoji, some with punctuation attached, some
@@ -81,7 +80,8 @@ class Spec:
     @classmethod
     def of(cls, size: str | int, files: int, **options: float) -> Spec:
         """A checked spec; `size` in bytes or like '50MB' (see parse_size)."""
-        return check_spec(cls(parse_size(size) if isinstance(size, str) else size, files, **options))  # type: ignore[arg-type]
+        size_bytes = parse_size(size) if isinstance(size, str) else size
+        return check_spec(cls(size_bytes, files, **options))  # type: ignore[arg-type]
 
 
 def parse_size(text: str) -> int:

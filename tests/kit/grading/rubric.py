@@ -32,7 +32,7 @@ _EXPECT = re.compile(r"^\s*(>=|<=|==|!=|>|<)\s*(-?\d+(?:\.\d+)?)\s*$")
 @dataclass(frozen=True)
 class Expectation:
     """`field op value`, e.g. stolen >= 1; `trace.kill` counts trace events named kill;
-    `check.stale_completions` counts the violations a trace check (grading/checks.py) finds."""
+    `check.stale_completions` counts the violations a trace check (kit/grading/checks.py) finds."""
 
     field: str
     op: str
