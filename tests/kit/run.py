@@ -124,12 +124,13 @@ class Job:
         self.proc.kill()
 
     def wait(self, timeout_s: float, term_grace_s: float = TERM_GRACE_S) -> Finished:
-        """Wait for the command; after `timeout_s` stop it and everything it started."""
+        """Wait for the command; `timeout_s` from now, stop it and everything it started."""
         timed_out = False
+        deadline = time.perf_counter() + timeout_s
         try:
-            while not self._exited_within(min(self.watch_s, max(0.0, self.t0 + timeout_s - time.perf_counter()))):
+            while not self._exited_within(min(self.watch_s, max(0.0, deadline - time.perf_counter()))):
                 self._record_descendants()
-                if time.perf_counter() - self.t0 > timeout_s:
+                if time.perf_counter() > deadline:
                     timed_out = True
                     log.warning("%s did not finish within %.0fs: stopping pid %d and everything it started",
                                 " ".join(self.argv[1:3]), timeout_s, self.proc.pid)
