@@ -27,7 +27,6 @@ from wordcount.cli import (
     run_main,
     settings_and_inputs,
     with_replay,
-    write_record,
 )
 from wordcount.config import Settings
 from wordcount.errors import UserError
@@ -35,6 +34,7 @@ from wordcount.faults.flags import parse_batch_crashes
 from wordcount.faults.plans import BatchPlan, batch_schedule
 from wordcount.inputs import InputFile
 from wordcount.keys import JobKeys, new_job_id
+from wordcount.record import RunRecord
 from wordcount.stream.launch import stream_main
 
 log = logging.getLogger("client")
@@ -117,11 +117,11 @@ def run_batch(args: argparse.Namespace, settings: Settings, inputs: list[InputFi
                  keys.job, sup.replacements, stolen, restarts)
         trace.event(trace.JOB_DONE, elapsed_s=elapsed, stolen=stolen, redis_restarts=restarts,
                     replacements=sup.replacements)
-        write_record({"job": keys.job, "kind": "batch", "elapsed_s": elapsed, "files": len(inputs),
-                      "bytes": sum(f.size for f in inputs), "workers": settings.batch.workers,
-                      "stolen": stolen, "redis_restarts": restarts, "replacements": sup.replacements,
-                      "trace": trace.path(), "chaos": plan.to_json() if plan else None},
-                     run_path, args.record)
+        RunRecord(kind="batch", job=keys.job, elapsed_s=elapsed, files=len(inputs),
+                  bytes=sum(f.size for f in inputs), run_path=run_path, trace=trace.path(),
+                  chaos=plan.to_json() if plan else None, workers=settings.batch.workers,
+                  stolen=stolen, redis_restarts=restarts, replacements=sup.replacements,
+                  ).write(run_path, args.record)
     finally:
         if sup:
             sup.stop_workers()

@@ -155,6 +155,6 @@ def test_old_layout_config_runs_the_same_job(tmp_run, corpus):
     assert len(deprecations) == 1 and deprecations[0].startswith("WARNING config: "), result.stderr
     assert "Traceback" not in result.stderr
     assert table == serial(corpus)
-    assert record["workers"] == TEST_DEFAULTS["batch"]["workers"]
+    assert record.workers == TEST_DEFAULTS["batch"]["workers"]
     (job,) = job_dirs(tmp_run / ".wc-run")
     assert load_settings(str(job / "settings.json")) == replace(new_settings, data_path=str(corpus))

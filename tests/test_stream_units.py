@@ -1,5 +1,13 @@
-"""Pure pieces of the streaming job: checkpoint files, the kill schedule, the
-partition function and flag validation (no processes, no sockets)."""
+"""Pure pieces of the streaming job (no processes, no sockets). Properties:
+
+* checkpoint files round-trip atomically and leave no temporary file; id 0 is
+  the beginning, not a file; a damaged, missing or foreign checkpoint is an
+  error, not loaded; pruning keeps exactly what a recovery may still need;
+* the --kill schedule is repeatable with a seed and stops after --kill-count;
+  bad kill flags and crash points are user errors;
+* the partition function is stable across processes and spreads words
+  evenly, odd tokens included.
+"""
 from __future__ import annotations
 
 import os

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import shlex
@@ -67,13 +66,6 @@ def check_output(path: str) -> None:
         raise UserError(f"cannot create output directory {parent!r}: {exc.strerror}") from None
     if not os.access(parent, os.W_OK):
         raise UserError(f"cannot write output in {parent!r}; pass another --output")
-
-
-def write_record(record: dict, run_path: str, extra_path: str | None) -> None:
-    """Keep the run record in the run directory, and where --record asked."""
-    for path in filter(None, (os.path.join(run_path, "run.json"), extra_path)):
-        with open(path, "w", encoding="utf-8") as fh:
-            json.dump(record, fh, indent=2, sort_keys=True)
 
 
 def setup_logging() -> None:

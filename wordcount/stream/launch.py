@@ -26,7 +26,6 @@ from wordcount.cli import (
     report,
     settings_and_inputs,
     with_replay,
-    write_record,
 )
 from wordcount.config import Settings, StreamSettings, to_json
 from wordcount.errors import JobFailed, UserError
@@ -37,6 +36,7 @@ from wordcount.ids import WorkerId, mapper, reducer
 from wordcount.inputs import InputFile
 from wordcount.keys import JobKeys, new_job_id
 from wordcount.progress import Progress
+from wordcount.record import RunRecord
 from wordcount.stream import checkpoint
 from wordcount.stream.spec import JobSpec
 
@@ -284,13 +284,13 @@ def run_stream(args: argparse.Namespace) -> int:
         elapsed = time.perf_counter() - t0
         trace.event(trace.JOB_DONE, elapsed_s=elapsed, checkpoints=result["checkpoints_completed"],
                     recoveries=len(result["recoveries"]))
-        write_record({"job": keys.job, "kind": "stream", "elapsed_s": elapsed, "files": len(inputs),
-                      "bytes": sum(f.size for f in inputs), "mappers": st.mappers, "reducers": st.reducers,
-                      "checkpoint_interval_s": st.checkpoint_interval_s, "run_path": run_path,
-                      "trace": trace.path(), "chaos": chaos_record(logical, result.get("chaos")),
-                      **{k: result[k] for k in ("checkpoints_completed", "recoveries", "kills",
-                                                "final_checkpoint_id", "recovery_id")}},
-                     run_path, args.record)
+        RunRecord(kind="stream", job=keys.job, elapsed_s=elapsed, files=len(inputs),
+                  bytes=sum(f.size for f in inputs), run_path=run_path, trace=trace.path(),
+                  chaos=chaos_record(logical, result.get("chaos")), mappers=st.mappers, reducers=st.reducers,
+                  checkpoint_interval_s=st.checkpoint_interval_s,
+                  **{k: result[k] for k in ("checkpoints_completed", "recoveries", "kills",
+                                            "final_checkpoint_id", "recovery_id")},
+                  ).write(run_path, args.record)
     finally:
         if proc is not None:
             procs.stop(proc, grace=10.0)
