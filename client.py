@@ -53,8 +53,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
                         "before_commit, after_commit; or stall before every commit with slow[=SECONDS]. "
                         "Repeatable. Fires once: replacements get new names.")
     parser.add_argument("--kill-redis-every", type=float, metavar="S",
-                        help="SIGKILL the private Redis every S seconds while work is pending, "
-                        "then restart it (needs a server this client started)")
+                        help="SIGKILL the private Redis (process or container) every S seconds while "
+                        "work is pending, then restart it (needs a server this client started)")
     parser.add_argument("--chaos", type=int, metavar="SEED",
                         help="seeded crash schedule: some workers die at a random point and arrival, "
                         "and the private Redis is killed after a random number of committed files; "
@@ -74,7 +74,7 @@ def overrides(args: argparse.Namespace) -> dict:
 def batch_main(argv: Sequence[str]) -> int:
     args = parse_args(argv)
     settings, inputs = settings_and_inputs(args, overrides(args))
-    external = bool(settings.redis_url or os.environ.get("REDIS_URL"))
+    external = bool(myrds.external_url(settings.redis_url, settings.redis_backend))
     if settings.kill_redis_every_s and external:
         raise UserError("--kill-redis-every needs a Redis started by this client; drop --redis-url/REDIS_URL")
     schedule = None
@@ -95,7 +95,8 @@ def run_batch(args: argparse.Namespace, settings: Settings, inputs: list[InputFi
     trace.event(trace.RUN_START, job=keys.job, lab=1, workers=settings.workers, files=len(inputs),
                 wall=time.time())
     t0 = time.perf_counter()
-    server, conn, url = myrds.open_server(settings.redis_url, run_path, parts.resolve(settings.parts, "lua"))
+    server, conn, url = myrds.open_server(settings.redis_url, run_path, parts.resolve(settings.parts, "lua"),
+                                          settings.redis_backend, settings.docker_image)
     if server:
         trace.event(trace.SPAWN, target="redis", target_pid=redis_pid(server))
     sup = None

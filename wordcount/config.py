@@ -10,6 +10,7 @@ import os
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
+from wordcount.docker_sdk import DEFAULT_IMAGE
 from wordcount.errors import UserError
 from wordcount.faults.process import parse_crash_spec
 from wordcount.parts import check_part
@@ -57,6 +58,8 @@ class Settings:
     workers: int = 4
     output: str = "wordcount.tsv"
     redis_url: str | None = None
+    redis_backend: str = "local"  # "docker": the private server runs in a container
+    docker_image: str = DEFAULT_IMAGE
     run_dir: str = ".wc-run"
     claim_timeout_s: float = 3.0
     block_ms: int = 100
@@ -88,6 +91,8 @@ _CHECKS: dict[str, tuple[Any, str]] = {
     "slow_s": (_non_negative, "a number >= 0"),
     "max_replacements": (_non_negative, "an integer >= 0"),
     "top": (_non_negative, "an integer >= 0"),
+    "redis_backend": (lambda v: v in ("local", "docker"), "'local' or 'docker'"),
+    "docker_image": (bool, "an image name such as redis:7.4"),
     "tokenizer": (lambda v: v in TOKENIZERS, f"one of {sorted(TOKENIZERS)}"),
     "log_level": (lambda v: v.upper() in ("DEBUG", "INFO", "WARNING", "ERROR"), "DEBUG, INFO, WARNING or ERROR"),
     "mappers": (_at_least_one, "an integer >= 1"),
@@ -224,6 +229,9 @@ def apply_overrides(settings: Settings, overrides: dict[str, Any]) -> Settings:
 
 def check_consistent(settings: Settings) -> Settings:
     """Rules that involve more than one setting."""
+    if settings.redis_backend == "docker" and settings.redis_url:
+        raise UserError("--redis docker starts its own server in a container; drop --redis-url "
+                        "(or redis_url in the config file)")
     if settings.kill_redis_every_s and not settings.bgsave_interval_s:
         raise UserError(
             "kill_redis_every_s needs bgsave_interval_s > 0: without snapshots every Redis kill "
