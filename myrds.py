@@ -258,7 +258,6 @@ def start_private(run_dir: str, library: Path | str = DEFAULT_LIBRARY) -> tuple[
 
 
 PrivateServer = ManagedServer | DockerServer  # a server this process started, either backend
-BACKENDS = ("local", "docker")
 
 
 def external_url(url: str | None, backend: str = "local") -> str | None:

@@ -12,7 +12,7 @@ import sys
 import time
 from typing import Callable, Mapping, Sequence
 
-from wordcount.config import Settings, load_settings
+from wordcount.config import REDIS_BACKENDS, Settings, load_settings
 from wordcount.docker_sdk import DEFAULT_IMAGE, LOCAL_IMAGE
 from wordcount.errors import JobFailed, UserError
 from wordcount.inputs import InputFile, find_inputs
@@ -32,7 +32,7 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", metavar="FILE", help="where to write the word<TAB>count table")
     parser.add_argument("--config", metavar="FILE", help="settings file (default: ./config.json)")
     parser.add_argument("--redis-url", metavar="URL", help="use this Redis instead of starting one")
-    parser.add_argument("--redis", choices=("local", "docker"), dest="redis_backend",
+    parser.add_argument("--redis", choices=REDIS_BACKENDS, dest="redis_backend",
                         help="where the private Redis runs: a local process (default) or a container "
                         f"(needs Docker; default image {DEFAULT_IMAGE}). ${BACKEND_ENV} sets it too")
     parser.add_argument("--docker-image", metavar="IMAGE",

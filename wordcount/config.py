@@ -17,6 +17,7 @@ from wordcount.parts import check_part
 from wordcount.tokenize import TOKENIZERS, TokenizerSpec
 
 DEFAULT_CONFIG = "config.json"
+REDIS_BACKENDS = ("local", "docker")  # a private server as a local process, or in a container
 
 
 def _positive(v: float) -> bool:
@@ -91,7 +92,7 @@ _CHECKS: dict[str, tuple[Any, str]] = {
     "slow_s": (_non_negative, "a number >= 0"),
     "max_replacements": (_non_negative, "an integer >= 0"),
     "top": (_non_negative, "an integer >= 0"),
-    "redis_backend": (lambda v: v in ("local", "docker"), "'local' or 'docker'"),
+    "redis_backend": (lambda v: v in REDIS_BACKENDS, " or ".join(map(repr, REDIS_BACKENDS))),
     "docker_image": (bool, "an image name such as redis:7.4"),
     "tokenizer": (lambda v: v in TOKENIZERS, f"one of {sorted(TOKENIZERS)}"),
     "log_level": (lambda v: v.upper() in ("DEBUG", "INFO", "WARNING", "ERROR"), "DEBUG, INFO, WARNING or ERROR"),

@@ -201,8 +201,11 @@ class DockerServer:
         running: it tries again as soon as this process exits."""
         try:
             self._remove_container()
-        except UserError as exc:
-            log.warning("%s; trying again when this process exits", exc)
+            # and any we hold no handle to: an interrupt between creating a container and run() returning
+            for name in sweep(self.client, self.job):
+                log.info("removed container %s", name)
+        except (UserError, sdk().errors.DockerException) as exc:
+            log.warning("%s; trying again when this process exits", explain(exc))
             return
         if self.reaper is not None:
             procs.stop(self.reaper, grace=1.0)
