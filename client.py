@@ -55,8 +55,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
                         "w1:before_commit=slow:4 (old spelling: w1:slow=4). Repeatable; fires once per "
                         "name: replacements get new names. See docs/faults.md")
     parser.add_argument("--kill-redis-every", type=float, metavar="S",
-                        help="SIGKILL the private Redis every S seconds while work is pending, "
-                        "then restart it (needs a server this client started)")
+                        help="SIGKILL the private Redis (process or container) every S seconds while "
+                        "work is pending, then restart it (needs a server this client started)")
     parser.add_argument("--chaos", type=int, metavar="SEED",
                         help="seeded crash schedule: some workers die at a random point and arrival, "
                         "and the private Redis is killed after a random number of committed files; "
@@ -76,7 +76,7 @@ def overrides(args: argparse.Namespace) -> dict:
 def batch_main(argv: Sequence[str]) -> int:
     args = parse_args(argv)
     settings, inputs = settings_and_inputs(args, overrides(args))
-    external = bool(settings.redis_url or os.environ.get("REDIS_URL"))
+    external = bool(myrds.external_url(settings.redis_url, settings.redis_backend))
     if settings.batch.kill_redis_every_s and external:
         raise UserError("--kill-redis-every needs a Redis started by this client; drop --redis-url/REDIS_URL")
     plan = None
@@ -98,7 +98,8 @@ def run_batch(args: argparse.Namespace, settings: Settings, inputs: list[InputFi
     trace.event(trace.RUN_START, job=keys.job, lab=1, workers=settings.batch.workers, files=len(inputs),
                 wall=time.time())
     t0 = time.perf_counter()
-    server, conn, url = myrds.open_server(settings.redis_url, run_path, parts.resolve(settings.parts, "lua"))
+    server, conn, url = myrds.open_server(settings.redis_url, run_path, parts.resolve(settings.parts, "lua"),
+                                          settings.redis_backend, settings.docker_image)
     if server:
         trace.event(trace.SPAWN, target="redis", target_pid=redis_pid(server))
     sup = None

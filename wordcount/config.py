@@ -14,12 +14,14 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from wordcount import config_legacy
+from wordcount.docker_sdk import DEFAULT_IMAGE
 from wordcount.errors import UserError
 from wordcount.faults.spec import batch_crash_setting, parse_batch
 from wordcount.parts import check_part
 from wordcount.tokenize import TOKENIZERS, TokenizerSpec
 
 DEFAULT_CONFIG = "config.json"
+REDIS_BACKENDS = ("local", "docker")  # a private server as a local process, or in a container
 
 
 def _positive(v: float) -> bool:
@@ -81,6 +83,8 @@ class Settings:
     tokenizer: str = "split"
     output: str = "wordcount.tsv"
     redis_url: str | None = None
+    redis_backend: str = "local"  # "docker": the private server runs in a container
+    docker_image: str = DEFAULT_IMAGE
     run_dir: str = ".wc-run"
     top: int = 10
     log_level: str = "WARNING"
@@ -113,6 +117,8 @@ _CHECKS: dict[str, tuple[Any, str]] = {
     "max_replacement_workers": (_non_negative, "an integer >= 0"),
     "max_restarts_per_worker": (_non_negative, "an integer >= 0"),
     "top": (_non_negative, "an integer >= 0"),
+    "redis_backend": (lambda v: v in REDIS_BACKENDS, " or ".join(map(repr, REDIS_BACKENDS))),
+    "docker_image": (bool, "an image name such as redis:7.4"),
     "tokenizer": (lambda v: v in TOKENIZERS, f"one of {sorted(TOKENIZERS)}"),
     "log_level": (lambda v: v.upper() in ("DEBUG", "INFO", "WARNING", "ERROR"), "DEBUG, INFO, WARNING or ERROR"),
     "mappers": (_at_least_one, "an integer >= 1"),
@@ -251,6 +257,9 @@ def apply_overrides(settings: Settings, overrides: dict[str, Any]) -> Settings:
 
 def check_consistent(settings: Settings) -> Settings:
     """Rules that involve more than one setting."""
+    if settings.redis_backend == "docker" and settings.redis_url:
+        raise UserError("--redis docker starts its own server in a container; drop --redis-url "
+                        "(or redis_url in the config file)")
     if settings.batch.kill_redis_every_s and not settings.batch.bgsave_interval_s:
         raise UserError(
             "batch.kill_redis_every_s needs batch.bgsave_interval_s > 0: without snapshots every Redis "

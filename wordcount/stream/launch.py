@@ -268,7 +268,8 @@ def run_stream(args: argparse.Namespace) -> int:
     trace.setup(os.path.join(run_path, "trace.jsonl"), "client")
     trace.event(trace.RUN_START, job=keys.job, lab=2, mappers=st.mappers, reducers=st.reducers,
                 files=len(inputs), wall=time.time())
-    server, conn, url = myrds.open_server(settings.redis_url, run_path, parts.resolve(settings.parts, "lua"))
+    server, conn, url = myrds.open_server(settings.redis_url, run_path, parts.resolve(settings.parts, "lua"),
+                                          settings.redis_backend, settings.docker_image)
     proc = None
     try:
         enqueue(conn, keys, inputs, st.mappers)
