@@ -35,6 +35,7 @@ from grading import items, report, runner  # noqa: E402
 from grading.data import Corpora  # noqa: E402
 from grading.rubric import load_rubric, select  # noqa: E402
 
+from wordcount import rundirs  # noqa: E402
 from wordcount.config import Settings, load_settings  # noqa: E402
 from wordcount.errors import UserError  # noqa: E402
 from wordcount.parts import parse_part  # noqa: E402
@@ -115,6 +116,8 @@ def grade(args: argparse.Namespace) -> dict[str, Any]:
         raise UserError(f"--data {args.data!r} does not exist")
     seed = rubric.seed if args.seed is None else args.seed
     out = Path(args.out or f".wc-run/grade/lab{args.lab}-{started:%Y%m%d-%H%M%S}").resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    rundirs.hold(str(out), "grading")  # until we exit: job-start pruning and `client.py clean` keep away
     corpora = Corpora(seed, out / "data", Path(args.data).resolve() if args.data else None)
     ctx = items.Context(rubric, lab, seed, out, corpora, base, parts, args.jobs_timeout_scale)
     prepared = [items.prepare(ctx, item) for item in chosen]  # settings mistakes stop us here
