@@ -99,11 +99,22 @@ def connect(url: str, timeout: float = 5.0) -> redis.Redis:
     except redis.AuthenticationError:
         raise UserError(f"Redis at {_safe(url)} rejected the password; check the URL") from None
     except redis.RedisError as exc:
-        raise UserError(f"cannot reach Redis at {_safe(url)} ({exc}); {HOW_TO_GET_A_SERVER}") from None
+        raise UserError(f"cannot reach Redis at {_safe(url)}: {_why_unreachable(exc)}") from None
     version = str(info.get("redis_version", "0"))
     if _version_tuple(version) < MIN_VERSION:
         raise UserError(f"Redis at {_safe(url)} is version {version}; this project needs >= 7.0")
     return conn
+
+
+def _why_unreachable(exc: redis.RedisError) -> str:
+    """What a failed connection to a given URL means, and what to check (not how to install Redis)."""
+    text = str(exc)
+    if isinstance(exc, redis.ConnectionError) and "refused" in text.lower():
+        return ("nothing listens there (connection refused); check the host and port in "
+                "--redis-url / REDIS_URL and that the Redis server is running")
+    if isinstance(exc, redis.TimeoutError) or "timed out" in text.lower():
+        return f"no answer ({text}); check the host, a firewall, and that the server is not overloaded"
+    return f"{text}; check --redis-url / REDIS_URL and that the server is running"
 
 
 def _safe(url: str) -> str:
@@ -192,7 +203,8 @@ class ManagedServer:
             "--dbfilename", "dump.rdb", "--save", "", "--appendonly", "no",
             "--daemonize", "no", "--logfile", "", "--protected-mode", "no",
         ]
-        self.proc = procs.spawn(argv, log_path=self.log_path)
+        with procs.deferred_interrupts():  # a Ctrl-C now still finds self.proc to stop
+            self.proc = procs.spawn(argv, log_path=self.log_path)
         conn = self._wait_ready()
         load_functions(conn, self.library)
         return conn
@@ -255,7 +267,11 @@ def start_private(run_dir: str, library: Path | str = DEFAULT_LIBRARY) -> tuple[
         binary=binary, version=version, data_dir=data_dir, port=procs.free_port(),
         password=secrets.token_urlsafe(16), library=Path(library),
     )
-    conn = server.start()
+    try:
+        conn = server.start()
+    except BaseException:  # Ctrl-C or a failed start: the caller never gets the server to stop
+        server.stop()
+        raise
     log.info("started %s %s on 127.0.0.1:%d (data in %s)", binary, version, server.port, data_dir)
     return server, conn
 

@@ -10,7 +10,7 @@ exit) and, when there are none, processes the next stream entry.
 State (checkpointed on a marker, before the marker is forwarded):
   cursor    id of the last stream entry fully sent (XRANGE resumes after it)
   position  number of entries processed, for progress
-  warnings  files that needed UTF-8 replacement characters
+  warnings  what the summary says about files (not UTF-8, odd CSV rows)
 """
 from __future__ import annotations
 
@@ -147,8 +147,7 @@ class Mapper(StreamWorker):
     def send_counts(self, entry_id: str, path: str) -> None:
         """One word-count message per reducer that owns any of this file's words."""
         result = count_file(path, self.spec)
-        if result.replaced:
-            self.warnings.add(path)
+        self.warnings.update(result.warnings(path))
         parts: list[dict[str, int]] = [{} for _ in range(self.reducers)]
         if self.reducers == 1:
             parts[0] = dict(result.counts)

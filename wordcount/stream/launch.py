@@ -20,23 +20,24 @@ from typing import Sequence
 import redis
 
 import myrds
-from wordcount import parts, procs, trace
+from wordcount import parts, procs, rundirs, trace
 from wordcount.cli import (
     add_common_arguments,
     report,
     settings_and_inputs,
     with_replay,
 )
-from wordcount.config import Settings, StreamSettings, to_json
+from wordcount.config import MAX_PROCESSES, Settings, StreamSettings, to_json
+from wordcount.console import StreamDisplay
 from wordcount.errors import JobFailed, UserError
 from wordcount.faults.flags import parse_logical, parse_stream_crashes, parse_timed
 from wordcount.faults.points import DAMAGE_POINTS, LOGICAL_KINDS, MAPPER_POINTS, REDUCER_POINTS
 from wordcount.faults.schedules import ChaosPlan, KillSpec
-from wordcount.ids import WorkerId, mapper, reducer
+from wordcount.ids import mapper, reducer
 from wordcount.inputs import InputFile
 from wordcount.keys import JobKeys, new_job_id
-from wordcount.progress import Progress
 from wordcount.record import RunRecord
+from wordcount.helptext import SETTINGS_NOTE, STREAM_EXAMPLES, HelpFormatter, default
 from wordcount.stream import checkpoint
 from wordcount.stream.spec import JobSpec
 
@@ -75,22 +76,27 @@ crash injection:
 
 every kill is reported under "recoveries" in the run record (--record FILE);
 --chaos/--kill-at plans and the kills they fired under "chaos".
-"""
+
+""" + STREAM_EXAMPLES
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="client.py stream", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog="client.py stream", epilog=EPILOG, formatter_class=HelpFormatter,
         description="Count every word of the input files with M mapper and R reducer processes that "
-        "take Flink-style aligned checkpoints and recover from worker crashes. See docs/lab2.md.")
+        "take Flink-style aligned checkpoints and recover from worker crashes (Lab 2). See "
+        "docs/lab2.md.\n\n" + SETTINGS_NOTE)
     add_common_arguments(parser)
-    parser.add_argument("--mappers", type=int, metavar="M", help="number of mapper processes (default 2)")
-    parser.add_argument("--reducers", type=int, metavar="R", help="number of reducer processes (default 2)")
+    parser.add_argument("--mappers", type=int, metavar="M",
+                        help=f"number of mapper processes, 1 to {MAX_PROCESSES}" + default("stream.mappers"))
+    parser.add_argument("--reducers", type=int, metavar="R",
+                        help=f"number of reducer processes, 1 to {MAX_PROCESSES}" + default("stream.reducers"))
     parser.add_argument("--checkpoint-interval", type=float, metavar="S",
-                        help="seconds between checkpoints; 0 = only the final one (default 0.5)")
+                        help="seconds between checkpoints; 0 = only the final one"
+                        + default("stream.checkpoint_interval_s"))
     parser.add_argument("--kill", metavar="WHO", help="SIGKILL workers periodically (see below)")
     parser.add_argument("--every", type=float, metavar="S", help="seconds between kills")
-    parser.add_argument("--seed", type=int, metavar="N", help="random seed of the kill schedule (default 0)")
+    parser.add_argument("--seed", type=int, metavar="N", help="random seed of the kill schedule (default: 0)")
     parser.add_argument("--kill-count", type=int, metavar="K", help="stop after K kills")
     parser.add_argument("--chaos", type=int, metavar="SEED",
                         help="seeded kills at logical points (checkpoint, recovery, files done); "
@@ -101,7 +107,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
                         help="fault at a crash point of one worker's first incarnation (see below)")
     parser.add_argument("--throttle", type=float, default=0.0, metavar="S",
                         help="mappers pause S seconds after each file, so that small inputs last long "
-                        "enough for crash tests and demos")
+                        "enough for crash tests and demos (default: 0)")
     return parser.parse_args(argv)
 
 
@@ -180,9 +186,8 @@ def write_spec(args: argparse.Namespace, settings: Settings, keys: JobKeys, run_
 # -- watching the coordinator ------------------------------------------------------------------
 def watch(proc: subprocess.Popen) -> dict:
     """Show the coordinator's status lines until it exits; return its result."""
-    bar = Progress()
+    display = StreamDisplay().start()
     result: dict | None = None
-    last: dict = {}
     buf = b""
     fd = proc.stdout.fileno()  # type: ignore[union-attr]
     try:
@@ -202,27 +207,15 @@ def watch(proc: subprocess.Popen) -> dict:
                     log.debug("ignored a non-JSON line from the coordinator: %r", line[:200])
                     continue
                 if "status" in doc:
-                    last = show(bar, doc["status"], last)
+                    display.update(doc["status"])
                 elif "result" in doc:
                     result = doc["result"]
     finally:
-        bar.close()
+        display.close()
     proc.wait()
     if result is None:
         raise JobFailed(f"the coordinator exited with status {proc.returncode} without a result")
     return result
-
-
-def show(bar: Progress, st: dict, last: dict) -> dict:
-    """Redraw the status line; log phase and recovery changes (visible without a TTY)."""
-    workers = " ".join(f"{WorkerId.parse(w).short}:{s}" for w, s in st["workers"].items())
-    bar.show(st["files_done"], st["files_total"],
-             f"{st['phase']:<15} cp {st['completed']} rec {st['recovery']} | {workers} | "
-             f"{st['files_done']}/{st['files_total']} files")
-    if (st["phase"], st["recovery"]) != (last.get("phase"), last.get("recovery")):
-        log.info("phase %s, last completed checkpoint %d, recovery id %d; %s", st["phase"], st["completed"],
-                 st["recovery"], workers)
-    return st
 
 
 def gather(spec: JobSpec, final_id: int) -> tuple[dict[str, int], list[str]]:
@@ -262,8 +255,8 @@ def run_stream(args: argparse.Namespace) -> int:
         log.info("chaos%s: kill %s", f" seed {logical.seed}" if logical.seed is not None else "",
                  logical.describe())
     keys = JobKeys(new_job_id())
-    run_path = os.path.abspath(os.path.join(settings.run_dir, keys.job))
-    os.makedirs(os.path.join(run_path, "logs"), exist_ok=True)
+    run = rundirs.start_run(settings.run_dir, keys.job, settings.keep_runs)
+    run_path = run.path
     t0 = time.perf_counter()
     trace.setup(os.path.join(run_path, "trace.jsonl"), "client")
     trace.event(trace.RUN_START, job=keys.job, lab=2, mappers=st.mappers, reducers=st.reducers,
@@ -275,7 +268,8 @@ def run_stream(args: argparse.Namespace) -> int:
         enqueue(conn, keys, inputs, st.mappers)
         spec_path = write_spec(args, settings, keys, run_path, inputs, timed, logical)
         spec = JobSpec.load(spec_path)
-        proc = start_coordinator(settings, spec_path, url, run_path)
+        with procs.deferred_interrupts():  # a Ctrl-C now still finds proc to stop
+            proc = start_coordinator(settings, spec_path, url, run_path)
         result = watch(proc)
         if not result["ok"]:
             if result.get("user_error"):
@@ -299,6 +293,7 @@ def run_stream(args: argparse.Namespace) -> int:
         if server:
             server.stop()
         trace.event(trace.RUN_END)
+        run.close()
     return report(table, inputs, settings, warnings, elapsed, args.verify)
 
 
