@@ -18,7 +18,7 @@ from dataclasses import replace
 from typing import Sequence
 
 import myrds
-from wordcount import parts, trace
+from wordcount import jobuser, parts, private, trace
 from wordcount.batch.jobstate import enqueue, read_results
 from wordcount.batch.supervisor import Supervisor, redis_pid
 from wordcount.cli import (
@@ -89,13 +89,13 @@ def batch_main(argv: Sequence[str]) -> int:
 def run_batch(args: argparse.Namespace, settings: Settings, inputs: list[InputFile],
               schedule: Schedule | None) -> int:
     keys = JobKeys(new_job_id())
-    run_path = os.path.abspath(os.path.join(settings.run_dir, keys.job))
-    os.makedirs(os.path.join(run_path, "logs"), exist_ok=True)
+    run_path = private.make_run_dir(settings.run_dir, keys.job)
     trace.setup(os.path.join(run_path, "trace.jsonl"), "client")
     trace.event(trace.RUN_START, job=keys.job, lab=1, workers=settings.workers, files=len(inputs),
                 wall=time.time())
     t0 = time.perf_counter()
     server, conn, url = myrds.open_server(settings.redis_url, run_path, parts.resolve(settings.parts, "lua"))
+    url = jobuser.create(conn, url, keys.job, server)  # workers get a user limited to this job's keys
     if server:
         trace.event(trace.SPAWN, target="redis", target_pid=redis_pid(server))
     sup = None
@@ -107,6 +107,7 @@ def run_batch(args: argparse.Namespace, settings: Settings, inputs: list[InputFi
         sup.start_all()
         sup.run()
         table, warnings = read_results(sup.conn, keys)
+        refused = jobuser.refused(sup.conn) if server else {}
         elapsed = time.perf_counter() - t0
         restarts = server.restarts if server else 0
         stolen = sup.progress()[2]
@@ -117,7 +118,8 @@ def run_batch(args: argparse.Namespace, settings: Settings, inputs: list[InputFi
         write_record({"job": keys.job, "kind": "batch", "elapsed_s": elapsed, "files": len(inputs),
                       "bytes": sum(f.size for f in inputs), "workers": settings.workers,
                       "stolen": stolen, "redis_restarts": restarts, "replacements": sup.replacements,
-                      "trace": trace.path(), "chaos": schedule.to_json() if schedule else None},
+                      "trace": trace.path(), "chaos": schedule.to_json() if schedule else None,
+                      "redis_refused": refused},
                      run_path, args.record)
     finally:
         if sup:
@@ -125,6 +127,8 @@ def run_batch(args: argparse.Namespace, settings: Settings, inputs: list[InputFi
         if server:
             server.stop()
         trace.event(trace.RUN_END)
+    if refused:
+        print(jobuser.refused_line(refused))  # someone tried passwords, or a worker left its keys
     return report(table, inputs, settings, warnings, elapsed, args.verify)
 
 

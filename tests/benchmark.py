@@ -56,6 +56,7 @@ TARGET_WORKERS = 2
 TARGET_RATIO = 2.0  # the issue's target: 2 workers take at most 2x the serial time
 STREAM_BASE = ["stream", "--mappers", "2", "--reducers", "2"]
 KILL_ARGS = ["--kill", "mapper-0", "--every", "2", "--kill-count", "1"]
+NO_AUTH = "stream 2x2 ckpt 0.5s no HMAC"
 
 
 class BenchError(Exception):
@@ -204,6 +205,7 @@ class Config:
     name: str
     kind: str  # serial, batch, stream
     argv: tuple[str, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()  # extra environment of the job
 
 
 @dataclass
@@ -249,17 +251,18 @@ def serial_once(bench: Bench) -> Run:
 
 def job_argv(bench: Bench, config: Config, output: Path, record: Path) -> list[str]:
     argv = [sys.executable, str(REPO / "client.py"), *config.argv, "--data", str(bench.data),
-            "--output", str(output), "--record", str(record), "--redis-url", bench.url]
+            "--output", str(output), "--record", str(record)]  # the server: $REDIS_URL, not argv
     if bench.args.config:
         argv += ["--config", bench.args.config]
     return argv
 
 
-def run_process(argv: list[str], timeout: float) -> tuple[int, str, str, float]:
+def run_process(argv: list[str], timeout: float, env: dict[str, str]) -> tuple[int, str, str, float]:
     """(exit status, stdout, stderr, wall seconds); the whole process group dies on timeout."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(argv, cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            env={**os.environ, **env})
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -291,7 +294,8 @@ def job_once(bench: Bench, config: Config, index: int) -> Run:
     output, record = bench.work / f"{stem}.tsv", bench.work / f"{stem}.json"
     bench.meter.reset()
     cpu0 = children_cpu()
-    rc, out, err, seconds = run_process(job_argv(bench, config, output, record), bench.args.timeout)
+    rc, out, err, seconds = run_process(job_argv(bench, config, output, record), bench.args.timeout,
+                                        {"REDIS_URL": bench.url, **dict(config.env)})
     run = Run(config.name, seconds, cpu_s=children_cpu() - cpu0, load1=os.getloadavg()[0])
     run.redis = bench.meter.read()
     (bench.work / f"{stem}.log").write_text(out + err, encoding="utf-8")
@@ -310,6 +314,8 @@ def configs(args: argparse.Namespace) -> list[Config]:
     if not args.no_stream:
         rows += [
             Config("stream 2x2 ckpt 0.5s", "stream", (*STREAM_BASE, "--checkpoint-interval", "0.5")),
+            Config(NO_AUTH, "stream", (*STREAM_BASE, "--checkpoint-interval", "0.5"),
+                   (("WC_INSECURE_NO_AUTH", "1"),)),  # only to measure what frame authentication costs
             Config("stream 2x2 ckpt off", "stream", (*STREAM_BASE, "--checkpoint-interval", "0")),
             Config("stream 2x2 kill mapper-0", "stream",
                    (*STREAM_BASE, "--checkpoint-interval", "0.5", *KILL_ARGS)),
@@ -475,6 +481,16 @@ def target_line(rows: list[dict]) -> str:
     return f"target: {name} <= {TARGET_RATIO:g}x serial: {verdict} ({row['ratio']:.2f}x)"
 
 
+def auth_line(rows: list[dict]) -> str:
+    """What authenticating every Lab 2 frame costs: the stream job with and without HMAC."""
+    by = {r["run"]: r for r in rows if r["ok"]}
+    with_, without = by.get("stream 2x2 ckpt 0.5s"), by.get(NO_AUTH)
+    if not with_ or not without:
+        return "auth: no pair of stream runs with and without HMAC to compare"
+    return (f"auth: stream {with_['ratio']:.2f}x serial with HMAC, {without['ratio']:.2f}x without: "
+            f"overhead {with_['seconds'] / without['seconds']:.3f}x")
+
+
 def machine() -> dict[str, Any]:
     return {"cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
             "redis": myrds.find_binary()[1]}
@@ -509,6 +525,7 @@ def run_benchmark(args: argparse.Namespace) -> int:
     if bench.stream_error is not None:
         print(f"stream: unavailable ({bench.stream_error})")
     print(target_line(rows))
+    print(auth_line(rows))
     mismatches = [r["run"] for r in rows if r["check"].startswith("MISMATCH")]
     if mismatches:
         print(f"!!! MISMATCH: {', '.join(mismatches)} differ from the serial count !!!")

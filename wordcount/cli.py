@@ -12,6 +12,7 @@ import sys
 import time
 from typing import Callable, Mapping, Sequence
 
+from wordcount import private
 from wordcount.config import Settings, load_settings
 from wordcount.errors import JobFailed, UserError
 from wordcount.inputs import InputFile, find_inputs
@@ -50,6 +51,7 @@ def common_overrides(args: argparse.Namespace) -> dict:
 def settings_and_inputs(args: argparse.Namespace, extra: Mapping) -> tuple[Settings, list[InputFile]]:
     """Load and validate settings, then find inputs, before anything is started."""
     settings = load_settings(args.config, {**common_overrides(args), **extra})
+    private.warn_if_exposed(args.redis_url)
     logging.getLogger().setLevel(settings.log_level.upper())
     inputs = find_inputs(settings.data_path, tuple(settings.extensions), settings.csv_text_column)
     check_output(settings.output)
@@ -72,8 +74,7 @@ def check_output(path: str) -> None:
 def write_record(record: dict, run_path: str, extra_path: str | None) -> None:
     """Keep the run record in the run directory, and where --record asked."""
     for path in filter(None, (os.path.join(run_path, "run.json"), extra_path)):
-        with open(path, "w", encoding="utf-8") as fh:
-            json.dump(record, fh, indent=2, sort_keys=True)
+        private.write_file(path, json.dumps(record, indent=2, sort_keys=True))
 
 
 def setup_logging() -> None:
@@ -105,6 +106,7 @@ def _interrupt(signum: int, frame: object) -> None:
 def run_main(main: Callable[[Sequence[str]], int], argv: Sequence[str] | None = None) -> int:
     """Run an entry point: user mistakes become one line on stderr and exit 2."""
     setup_logging()
+    private.owner_only_umask()
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         return main(sys.argv[1:] if argv is None else argv)

@@ -28,7 +28,7 @@ from wordcount import procs
 log = logging.getLogger("grade")
 TERM_GRACE_S = 3.0
 # Variables that would make a client share state with whatever ran the grader.
-ISOLATE_ENV = ("REDIS_URL", "WC_REDIS_URL", "WC_TRACE", "WC_TRACE_PROC")
+ISOLATE_ENV = ("REDIS_URL", "WC_REDIS_URL", "WC_TRACE", "WC_TRACE_PROC", "WC_JOB_KEY", "WC_INSECURE_NO_AUTH")
 
 
 @dataclass

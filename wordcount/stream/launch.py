@@ -4,6 +4,9 @@ Validates flags and settings, puts the input files into one Redis stream per
 mapper, starts the coordinator process (which starts the reducers and the
 mappers), shows its status line, and at the end reads the reducers' final
 checkpoints into the word table and reports exactly like the batch job.
+Each run's frames are authenticated with a key made here (wordcount/stream/auth.py)
+and given to the coordinator in its environment only; rejected frames are counted
+in the run record and a summary line.
 """
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ from typing import Sequence
 import redis
 
 import myrds
-from wordcount import parts, procs, trace
+from wordcount import jobuser, parts, private, procs, trace
 from wordcount.cli import (
     add_common_arguments,
     report,
@@ -43,7 +46,8 @@ from wordcount.faults.stream_plan import (
 from wordcount.inputs import InputFile
 from wordcount.keys import JobKeys, new_job_id
 from wordcount.progress import Progress
-from wordcount.stream import checkpoint
+from wordcount.stream import auth, checkpoint
+from wordcount.stream.admission import summary
 from wordcount.stream.spec import JobSpec
 
 log = logging.getLogger("client")
@@ -167,9 +171,9 @@ def write_spec(args: argparse.Namespace, settings: Settings, keys: JobKeys, run_
                inputs: list[InputFile], kill: KillSpec | None, plan: ChaosPlan | None) -> str:
     st = settings.stream
     settings_path = os.path.join(run_path, "settings.json")
-    with open(settings_path, "w", encoding="utf-8") as fh:
-        fh.write(to_json(settings))
+    private.write_file(settings_path, to_json(private.for_children(settings)))
     cp_dir = os.path.join(st.checkpoint_dir, keys.job) if st.checkpoint_dir else os.path.join(run_path, "checkpoints")
+    private.make_dir(cp_dir)
     spec = JobSpec(job=keys.job, run_path=run_path, settings_path=settings_path,
                    checkpoint_dir=os.path.abspath(cp_dir), mappers=st.mappers, reducers=st.reducers,
                    total_files=len(inputs), throttle_s=args.throttle,
@@ -264,25 +268,27 @@ def run_stream(args: argparse.Namespace) -> int:
     if plan:
         log.info("chaos%s: kill %s", f" seed {plan.seed}" if plan.seed is not None else "", plan.describe())
     keys = JobKeys(new_job_id())
-    run_path = os.path.abspath(os.path.join(settings.run_dir, keys.job))
-    os.makedirs(os.path.join(run_path, "logs"), exist_ok=True)
+    run_path = private.make_run_dir(settings.run_dir, keys.job)
     t0 = time.perf_counter()
     trace.setup(os.path.join(run_path, "trace.jsonl"), "client")
     trace.event(trace.RUN_START, job=keys.job, lab=2, mappers=st.mappers, reducers=st.reducers,
                 files=len(inputs), wall=time.time())
     server, conn, url = myrds.open_server(settings.redis_url, run_path, parts.resolve(settings.parts, "lua"))
+    url = jobuser.create(conn, url, keys.job, server)  # mappers get a user limited to this job's keys
     proc = None
     try:
         enqueue(conn, keys, inputs, st.mappers)
         spec_path = write_spec(args, settings, keys, run_path, inputs, kill, plan)
         spec = JobSpec.load(spec_path)
-        proc = start_coordinator(settings, spec_path, url, run_path)
+        key = auth.Key.generate()
+        proc = start_coordinator(settings, spec_path, {"WC_REDIS_URL": url, **key.env()}, run_path)
         result = watch(proc)
         if not result["ok"]:
             if result.get("user_error"):
                 raise UserError(result["reason"])
             raise JobFailed(f"{result['reason']} (logs in {run_path}/logs)")
         table, warnings = gather(spec, result["final_checkpoint_id"])
+        refused = jobuser.refused(conn) if server else {}
         elapsed = time.perf_counter() - t0
         trace.event(trace.JOB_DONE, elapsed_s=elapsed, checkpoints=result["checkpoints_completed"],
                     recoveries=len(result["recoveries"]))
@@ -290,6 +296,8 @@ def run_stream(args: argparse.Namespace) -> int:
                       "bytes": sum(f.size for f in inputs), "mappers": st.mappers, "reducers": st.reducers,
                       "checkpoint_interval_s": st.checkpoint_interval_s, "run_path": run_path,
                       "trace": trace.path(), "chaos": chaos_record(plan, result.get("chaos")),
+                      "auth": key.secure, **{k: result.get(k, {}) for k in ("rejected", "rejected_by")},
+                      "redis_refused": refused,
                       **{k: result[k] for k in ("checkpoints_completed", "recoveries", "kills",
                                                 "final_checkpoint_id", "recovery_id")}},
                      run_path, args.record)
@@ -300,6 +308,9 @@ def run_stream(args: argparse.Namespace) -> int:
         if server:
             server.stop()
         trace.event(trace.RUN_END)
+    for line in filter(None, (result.get("rejected") and summary(result["rejected"]),
+                              refused and jobuser.refused_line(refused))):
+        print(line)  # an attack, or a part speaking another protocol: never silent
     return report(table, inputs, settings, warnings, elapsed, args.verify)
 
 
@@ -318,10 +329,11 @@ def chaos_record(plan: ChaosPlan | None, fired: list[dict] | None) -> dict | Non
     return {**plan.to_json(), "fired": fired}
 
 
-def start_coordinator(settings: Settings, spec_path: str, url: str, run_path: str) -> subprocess.Popen:
-    """The coordinator process (the reference, or a swapped-in part), its stdout a pipe to us."""
+def start_coordinator(settings: Settings, spec_path: str, env: dict[str, str], run_path: str) -> subprocess.Popen:
+    """The coordinator process (the reference, or a swapped-in part), its stdout a pipe to us.
+    Secrets go in `env` (owner-only /proc/PID/environ), never in argv (world-readable)."""
     return parts.spawn(settings.parts, "coordinator", ["--spec", spec_path], label="coordinator",
-                       log_path=os.path.join(run_path, "logs", "coordinator.log"), env={"WC_REDIS_URL": url},
+                       log_path=os.path.join(run_path, "logs", "coordinator.log"), env=env,
                        stdout=subprocess.PIPE)
 
 
