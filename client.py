@@ -18,7 +18,7 @@ from dataclasses import replace
 from typing import Sequence
 
 import myrds
-from wordcount import parts, rundirs, trace
+from wordcount import jobuser, parts, rundirs, trace
 from wordcount.batch.jobstate import enqueue, expire, read_results
 from wordcount.batch.supervisor import Supervisor, redis_pid
 from wordcount.cli import (
@@ -105,6 +105,7 @@ def run_batch(args: argparse.Namespace, settings: Settings, inputs: list[InputFi
     t0 = time.perf_counter()
     server, conn, url = myrds.open_server(settings.redis_url, run_path, parts.resolve(settings.parts, "lua"),
                                           settings.redis_backend, settings.docker_image)
+    url = jobuser.create(conn, url, keys.job, server)  # workers get a user limited to this job's keys
     if server:
         trace.event(trace.SPAWN, target="redis", target_pid=redis_pid(server))
     sup = None
@@ -116,6 +117,7 @@ def run_batch(args: argparse.Namespace, settings: Settings, inputs: list[InputFi
         sup.start_all()
         sup.run()
         table, warnings = read_results(sup.conn, keys)
+        refused = jobuser.refused(sup.conn) if server else {}
         elapsed = time.perf_counter() - t0
         restarts = server.restarts if server else 0
         stolen = sup.progress()[2]
@@ -127,6 +129,7 @@ def run_batch(args: argparse.Namespace, settings: Settings, inputs: list[InputFi
                   bytes=sum(f.size for f in inputs), run_path=run_path, trace=trace.path(),
                   chaos=plan.to_json() if plan else None, workers=settings.batch.workers,
                   stolen=stolen, redis_restarts=restarts, replacements=sup.replacements,
+                  redis_refused=refused,
                   ).write(run_path, args.record)
     finally:
         if sup:
@@ -137,6 +140,8 @@ def run_batch(args: argparse.Namespace, settings: Settings, inputs: list[InputFi
             expire(conn, keys)
         trace.event(trace.RUN_END)
         run.close()
+    if refused:
+        print(jobuser.refused_line(refused))  # someone tried passwords, or a worker left its keys
     return report(table, inputs, settings, warnings, elapsed, args.verify)
 
 

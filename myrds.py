@@ -2,9 +2,11 @@
 function library, snapshots, and SIGKILL-and-restart for fault injection.
 
 A server we start ourselves is private to one run: a free loopback port, a
-generated password, a data directory under the run directory, and no automatic
-saves (the client takes BGSAVE checkpoints on its own schedule so that a
-restart rolls back to a known point).
+generated password, a data directory under the run directory (0700), and no
+automatic saves (the client takes BGSAVE checkpoints on its own schedule so
+that a restart rolls back to a known point). Its configuration, password
+included, is handed over on stdin (`redis-server -`), never on the command
+line, which every local user can read in /proc/PID/cmdline.
 """
 from __future__ import annotations
 
@@ -19,14 +21,14 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 from urllib.parse import urlparse
 
 import redis
 
-from wordcount import procs
+from wordcount import private, procs, redisconf
 from wordcount.cli import run_main
 from wordcount.docker import image as docker_image
 from wordcount.docker import sdk as docker_sdk
@@ -182,6 +184,7 @@ class ManagedServer:
     library: Path
     proc: subprocess.Popen | None = None
     restarts: int = 0
+    users: list[str] = field(default_factory=list)  # ACL rules ("name rule...") to recreate at every start
 
     @property
     def url(self) -> str:
@@ -195,16 +198,16 @@ class ManagedServer:
     def pid(self) -> int | None:
         return self.proc.pid if self.proc else None
 
+    def config(self) -> str:
+        """redis.conf text: the same port, password, data dir and ACL users at every (re)start."""
+        return redisconf.text(self.port, self.password, self.data_dir, self.users)
+
     def start(self) -> redis.Redis:
-        """Start (or restart) on the same port, password and data dir; load functions."""
-        argv = [
-            self.binary, "--port", str(self.port), "--bind", "127.0.0.1",
-            "--requirepass", self.password, "--dir", self.data_dir,
-            "--dbfilename", "dump.rdb", "--save", "", "--appendonly", "no",
-            "--daemonize", "no", "--logfile", "", "--protected-mode", "no",
-        ]
+        """Start (or restart) on the same port, password and data dir; load functions.
+
+        The configuration goes on stdin: the password never touches argv."""
         with procs.deferred_interrupts():  # a Ctrl-C now still finds self.proc to stop
-            self.proc = procs.spawn(argv, log_path=self.log_path)
+            self.proc = procs.spawn([self.binary, "-"], log_path=self.log_path, stdin_data=self.config().encode())
         conn = self._wait_ready()
         load_functions(conn, self.library)
         return conn
@@ -261,8 +264,7 @@ class ManagedServer:
 def start_private(run_dir: str, library: Path | str = DEFAULT_LIBRARY) -> tuple[ManagedServer, redis.Redis]:
     """Start a private server for one run; logs which binary and version it uses."""
     binary, version = find_binary()
-    data_dir = os.path.abspath(os.path.join(run_dir, "redis"))
-    os.makedirs(data_dir, exist_ok=True)
+    data_dir = private.make_dir(os.path.abspath(os.path.join(run_dir, "redis")))
     server = ManagedServer(
         binary=binary, version=version, data_dir=data_dir, port=procs.free_port(),
         password=secrets.token_urlsafe(16), library=Path(library),

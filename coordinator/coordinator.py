@@ -2,8 +2,11 @@
 processes and clocks.
 
 Threads:
-* receiver -- blocks on the UDP socket, decodes datagrams (malformed ones are
-  logged and dropped) and puts them on the event queue;
+* receiver -- blocks on the UDP socket, verifies datagrams (the job key,
+  addressed to us, from the incarnation of the sender that the supervisor
+  started last, a fresh sequence number: wordcount/stream/auth.py and
+  admission.py) and puts them on the event queue; the rest are counted by
+  reason, logged (rate-limited) and dropped;
 * main -- the only thread that touches coordinator state: it takes events
   from the queue (waiting at most TICK_S), feeds them, the exits of worker
   processes and a Tick with the monotonic time to `phases.step`, and carries
@@ -46,7 +49,8 @@ from wordcount import trace
 from wordcount.config import Settings
 from wordcount.errors import JobFailed, UserError
 from wordcount.ids import REDUCER, WorkerId, all_ids, mapper
-from wordcount.stream import checkpoint
+from wordcount.stream import auth, checkpoint
+from wordcount.stream.admission import Admission, Rejections, rejected_record
 from wordcount.stream.spec import JobSpec
 
 log = logging.getLogger("coordinator")
@@ -74,11 +78,16 @@ class Coordinator:
         self.settings = settings
         st = settings.stream
         self.timing = phases.Timing(st.checkpoint_interval_s, st.heartbeat_timeout_s, st.resend_timeout_s)
+        self.key = auth.Key.from_env()
+        self.sealer = auth.Sealer(self.key, 0)
         self.sock = bind_udp(st.host, st.coordinator_port)
         self.events: queue.Queue = queue.Queue()
         self.stopping = threading.Event()
         self.addresses: dict[str, tuple[str, int]] = {}
         self.sup = Supervisor(spec, settings, self.sock.getsockname())
+        self.admission = Admission(self.sup.incarnation.get)  # only the incarnation started last
+        self.rejections = Rejections(log)
+        self.reported: dict[tuple[str, int], dict[str, int]] = {}  # (worker, incarnation) -> its rejections
         self.t0 = time.monotonic()
         self.recoveries = RecoveryLog(self.t0)
         self.state: phases.State | None = None
@@ -88,7 +97,11 @@ class Coordinator:
 
     # -- receiver thread -------------------------------------------------------------
     def _receive(self) -> None:
-        m.receive_udp(self.sock, self.stopping, lambda msg, addr: self.events.put((msg, addr)), log)
+        auth.receive_udp(self.sock, self.stopping, self._check, lambda env, addr: self.events.put((env.msg, addr)),
+                         self.rejections.add)
+
+    def _check(self, data: bytes) -> auth.Envelope:
+        return self.admission.admit(auth.open_datagram(self.key, data, m.COORDINATOR, 0))
 
     # -- sender --------------------------------------------------------------------------
     def send(self, wid: str, msg: m.Message) -> None:
@@ -96,13 +109,17 @@ class Coordinator:
         if addr is None:
             log.debug("no address for %s yet; %s not sent (it is repeated later)", wid, msg.TYPE)
             return
+        frame = self.sealer.seal(msg, wid, self.sup.incarnation[wid], view=self.sup.incarnation)
         try:
-            m.send_udp(self.sock, msg, addr)
+            auth.send_datagram(self.sock, frame, addr)
         except OSError as exc:
             log.warning("cannot send %s to %s: %s", msg.TYPE, wid, exc)
 
     def note_sender(self, msg: m.Message, addr: tuple[str, int]) -> None:
-        """Learn a worker's address from its current incarnation's hello or heartbeat."""
+        """Learn a worker's address from its current incarnation's hello or heartbeat,
+        and what its heartbeats say it rejected."""
+        if isinstance(msg, m.Heartbeat):
+            self.reported[(msg.sender, msg.incarnation)] = msg.rejected
         if isinstance(msg, (m.Hello, m.Heartbeat)) and msg.incarnation == self.sup.incarnation.get(msg.sender):
             self.addresses[msg.sender] = addr
             sender = WorkerId.parse(msg.sender) if isinstance(msg, m.Hello) else None  # one we started
@@ -204,11 +221,13 @@ class Coordinator:
         """Exit was sent with the last transition; repeat it until everyone has gone."""
         deadline = time.monotonic() + max(5.0, 3 * self.timing.resend_timeout_s)
         next_resend = time.monotonic() + self.timing.resend_timeout_s
-        while any(self.sup.running(w) for w in self.sup.procs) and time.monotonic() < deadline:
+        while time.monotonic() < deadline:
+            running = any(self.sup.running(w) for w in self.sup.procs)
             try:
-                self.events.get(timeout=TICK_S)
+                self.note_sender(*self.events.get(timeout=TICK_S))  # their last heartbeats
             except queue.Empty:
-                pass
+                if not running:
+                    break
             if time.monotonic() >= next_resend:
                 for wid in self.sup.procs:
                     if self.sup.running(wid):
@@ -225,7 +244,8 @@ class Coordinator:
                 "final_checkpoint_id": self.finish.final_checkpoint_id,
                 "checkpoints_completed": self.state.checkpoints_completed,
                 "recovery_id": self.state.recovery_id,
-                "recoveries": self.recoveries.to_json(), **self.injector.result()}
+                "recoveries": self.recoveries.to_json(), **self.injector.result(),
+                **rejected_record(self.rejections.snapshot(), self.reported)}
 
 
 def _pending_checkpoint(state: phases.State) -> int | None:

@@ -34,12 +34,23 @@ def atomic_write(path: str, data: bytes, mode: int | None = None) -> None:
     _fsync_dir(directory)
 
 
+_user_umask: int | None = None  # the umask the user ran us with, before a run tightened ours
+
+
+def remember_user_umask(mask: int) -> None:
+    """Called once by whoever tightens the process umask (wordcount/private.py)."""
+    global _user_umask
+    if _user_umask is None:
+        _user_umask = mask
+
+
 def usual_mode(path: str) -> int:
-    """The mode a plain `open(path, "w")` would give: the existing file's, else 0666 minus the umask."""
+    """The mode a plain `open(path, "w")` in the user's shell would give: the existing
+    file's, else 0666 minus the user's umask (not the run's owner-only one)."""
     try:
         return stat.S_IMODE(os.stat(path).st_mode)
     except OSError:
-        return 0o666 & ~current_umask()
+        return 0o666 & ~(current_umask() if _user_umask is None else _user_umask)
 
 
 def current_umask() -> int:

@@ -12,7 +12,7 @@ import sys
 import time
 from typing import Callable, Mapping, NoReturn, Sequence
 
-from wordcount import outfile
+from wordcount import outfile, private
 from wordcount.config import REDIS_BACKENDS, Settings, load_settings
 from wordcount.console import setup_logging, terminal_safe
 from wordcount.docker.sdk import DEFAULT_IMAGE, LOCAL_IMAGE
@@ -69,6 +69,7 @@ def common_overrides(args: argparse.Namespace) -> dict:
 def settings_and_inputs(args: argparse.Namespace, extra: Mapping) -> tuple[Settings, list[InputFile]]:
     """Load and validate settings, then find inputs, before anything is started."""
     settings = load_settings(args.config, {**common_overrides(args), **extra})
+    private.warn_if_exposed(args.redis_url)
     logging.getLogger().setLevel(settings.log_level.upper())
     inputs = find_inputs(settings.data_path, tuple(settings.extensions), settings.csv_text_column)
     outfile.claim(settings.output)  # writable, and no other job writes it: checked before anything starts
@@ -102,6 +103,7 @@ def _interrupt(signum: int, frame: object) -> None:
 def run_main(main: Callable[[Sequence[str]], int], argv: Sequence[str] | None = None) -> int:
     """Run an entry point: user mistakes become one line on stderr and exit 2."""
     setup_logging()
+    private.owner_only_umask()
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         return main(sys.argv[1:] if argv is None else argv)

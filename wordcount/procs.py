@@ -72,27 +72,34 @@ def deferred_interrupts() -> Iterator[None]:
             signal.raise_signal(held[0])  # runs the restored handler now (KeyboardInterrupt)
 
 
+def _owner_only(path: str, flags: int) -> int:
+    return os.open(path, flags, 0o600)
+
+
 def spawn(
     argv: Sequence[str],
     log_path: str | None = None,
     env: dict[str, str] | None = None,
     cwd: str | None = None,
     stdout: int | IO | None = None,
+    stdin_data: bytes | None = None,
 ) -> subprocess.Popen:
-    """Start `argv` as a supervised child; stderr (and stdout) go to `log_path`."""
+    """Start `argv` as a supervised child; stderr (and stdout) go to `log_path`
+    (created 0600). `stdin_data` is written to its stdin, which is then closed:
+    the way to hand a child a secret that must not be on its command line."""
     out: int | IO | None = stdout
     err: int | IO | None = None
     fh = None
     if log_path:
-        fh = open(log_path, "ab")
+        fh = open(log_path, "ab", opener=_owner_only)
         err = fh
         if out is None:
             out = fh
     try:
         with deferred_interrupts():
-            return subprocess.Popen(
+            proc = subprocess.Popen(
                 list(argv),
-                stdin=subprocess.DEVNULL,
+                stdin=subprocess.DEVNULL if stdin_data is None else subprocess.PIPE,
                 stdout=out,
                 stderr=err,
                 env=env,
@@ -103,6 +110,19 @@ def spawn(
     finally:
         if fh is not None:
             fh.close()
+    if stdin_data is not None:
+        _feed(proc, stdin_data)
+    return proc
+
+
+def _feed(proc: subprocess.Popen, data: bytes) -> None:
+    """Write all of `data` to the child's stdin and close it (EOF ends its input)."""
+    assert proc.stdin is not None
+    try:
+        proc.stdin.write(data)
+        proc.stdin.close()
+    except BrokenPipeError:  # it died at once; the caller sees that when it waits for it
+        pass
 
 
 def kill(proc: subprocess.Popen, sig: int = signal.SIGKILL) -> None:

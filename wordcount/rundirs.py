@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from wordcount import locks
+from wordcount import locks, private
 from wordcount.config import load_settings
 
 log = logging.getLogger("client")
@@ -40,8 +40,7 @@ class Run:
 def start_run(run_dir: str, job: str, keep: int) -> Run:
     """Prune old runs, then create and lock this job's directory (with logs/)."""
     prune(run_dir, keep)
-    path = os.path.abspath(os.path.join(run_dir, job))
-    os.makedirs(os.path.join(path, "logs"), exist_ok=True)
+    path = private.make_run_dir(run_dir, job)  # owner-only (0700), logs/ included
     return Run(path, hold(path, f"job {job}"))
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import redis
 
 import myrds
-from wordcount import parts, procs, trace
+from wordcount import parts, private, procs, trace
 from wordcount.batch.jobstate import is_done
 from wordcount.config import Settings, to_json
 from wordcount.console import BatchDisplay
@@ -54,8 +54,7 @@ class Supervisor:
         return os.path.join(self.run_path, "settings.json")
 
     def start_all(self) -> None:
-        with open(self.settings_path, "w", encoding="utf-8") as fh:
-            fh.write(to_json(self.settings))
+        private.write_file(self.settings_path, to_json(private.for_children(self.settings)))
         for i in range(self.settings.batch.workers):
             if i and i % DONE_CHECK_EVERY == 0 and self._finished_early():
                 log.info("the job finished while workers were starting; started %d of %d", i,

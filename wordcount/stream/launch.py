@@ -4,6 +4,9 @@ Validates flags and settings, puts the input files into one Redis stream per
 mapper, starts the coordinator process (which starts the reducers and the
 mappers), shows its status line, and at the end reads the reducers' final
 checkpoints into the word table and reports exactly like the batch job.
+Each run's frames are authenticated with a key made here (wordcount/stream/auth.py)
+and given to the coordinator in its environment only; rejected frames are counted
+in the run record and a summary line.
 """
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ from typing import Sequence
 import redis
 
 import myrds
-from wordcount import parts, procs, rundirs, trace
+from wordcount import jobuser, parts, private, procs, rundirs, trace
 from wordcount.cli import (
     add_common_arguments,
     report,
@@ -38,7 +41,8 @@ from wordcount.inputs import InputFile
 from wordcount.keys import JobKeys, new_job_id
 from wordcount.record import RunRecord
 from wordcount.helptext import SETTINGS_NOTE, STREAM_EXAMPLES, HelpFormatter, default
-from wordcount.stream import checkpoint
+from wordcount.stream import auth, checkpoint
+from wordcount.stream.admission import summary
 from wordcount.stream.spec import JobSpec
 
 log = logging.getLogger("client")
@@ -170,9 +174,9 @@ def write_spec(args: argparse.Namespace, settings: Settings, keys: JobKeys, run_
                inputs: list[InputFile], timed: KillSpec | None, logical: ChaosPlan | None) -> str:
     st = settings.stream
     settings_path = os.path.join(run_path, "settings.json")
-    with open(settings_path, "w", encoding="utf-8") as fh:
-        fh.write(to_json(settings))
+    private.write_file(settings_path, to_json(private.for_children(settings)))
     cp_dir = os.path.join(st.checkpoint_dir, keys.job) if st.checkpoint_dir else os.path.join(run_path, "checkpoints")
+    private.make_dir(cp_dir)
     spec = JobSpec(job=keys.job, run_path=run_path, settings_path=settings_path,
                    checkpoint_dir=os.path.abspath(cp_dir), mappers=st.mappers, reducers=st.reducers,
                    total_files=len(inputs), throttle_s=args.throttle,
@@ -263,26 +267,31 @@ def run_stream(args: argparse.Namespace) -> int:
                 files=len(inputs), wall=time.time())
     server, conn, url = myrds.open_server(settings.redis_url, run_path, parts.resolve(settings.parts, "lua"),
                                           settings.redis_backend, settings.docker_image)
+    url = jobuser.create(conn, url, keys.job, server)  # mappers get a user limited to this job's keys
     proc = None
     try:
         enqueue(conn, keys, inputs, st.mappers)
         spec_path = write_spec(args, settings, keys, run_path, inputs, timed, logical)
         spec = JobSpec.load(spec_path)
+        key = auth.Key.generate()
         with procs.deferred_interrupts():  # a Ctrl-C now still finds proc to stop
-            proc = start_coordinator(settings, spec_path, url, run_path)
+            proc = start_coordinator(settings, spec_path, {"WC_REDIS_URL": url, **key.env()}, run_path)
         result = watch(proc)
         if not result["ok"]:
             if result.get("user_error"):
                 raise UserError(result["reason"])
             raise JobFailed(f"{result['reason']} (logs in {run_path}/logs)")
         table, warnings = gather(spec, result["final_checkpoint_id"])
+        refused = jobuser.refused(conn) if server else {}
         elapsed = time.perf_counter() - t0
         trace.event(trace.JOB_DONE, elapsed_s=elapsed, checkpoints=result["checkpoints_completed"],
                     recoveries=len(result["recoveries"]))
         RunRecord(kind="stream", job=keys.job, elapsed_s=elapsed, files=len(inputs),
                   bytes=sum(f.size for f in inputs), run_path=run_path, trace=trace.path(),
                   chaos=chaos_record(logical, result.get("chaos")), mappers=st.mappers, reducers=st.reducers,
-                  checkpoint_interval_s=st.checkpoint_interval_s,
+                  checkpoint_interval_s=st.checkpoint_interval_s, auth=key.secure,
+                  rejected=result.get("rejected", {}), rejected_by=result.get("rejected_by", {}),
+                  redis_refused=refused,
                   **{k: result[k] for k in ("checkpoints_completed", "recoveries", "kills",
                                             "final_checkpoint_id", "recovery_id")},
                   ).write(run_path, args.record)
@@ -294,6 +303,9 @@ def run_stream(args: argparse.Namespace) -> int:
             server.stop()
         trace.event(trace.RUN_END)
         run.close()
+    for line in filter(None, (result.get("rejected") and summary(result["rejected"]),
+                              refused and jobuser.refused_line(refused))):
+        print(line)  # an attack, or a part speaking another protocol: never silent
     return report(table, inputs, settings, warnings, elapsed, args.verify)
 
 
@@ -312,10 +324,11 @@ def chaos_record(plan: ChaosPlan | None, fired: list[dict] | None) -> dict | Non
     return {**plan.to_json(), "fired": fired}
 
 
-def start_coordinator(settings: Settings, spec_path: str, url: str, run_path: str) -> subprocess.Popen:
-    """The coordinator process (the reference, or a swapped-in part), its stdout a pipe to us."""
+def start_coordinator(settings: Settings, spec_path: str, env: dict[str, str], run_path: str) -> subprocess.Popen:
+    """The coordinator process (the reference, or a swapped-in part), its stdout a pipe to us.
+    Secrets go in `env` (owner-only /proc/PID/environ), never in argv (world-readable)."""
     return parts.spawn(settings.parts, "coordinator", ["--spec", spec_path], label="coordinator",
-                       log_path=os.path.join(run_path, "logs", "coordinator.log"), env={"WC_REDIS_URL": url},
+                       log_path=os.path.join(run_path, "logs", "coordinator.log"), env=env,
                        stdout=subprocess.PIPE)
 
 

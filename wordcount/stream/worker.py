@@ -5,8 +5,11 @@ alone changes the worker's state; every other thread only hands it commands
 through `commands`, a queue. This module provides:
 
 * the coordinator link: a UDP socket, the heartbeat thread (every
-  heartbeat_interval_s) and the coordinator listener thread, which decodes
-  datagrams and queues them (malformed ones are logged and dropped);
+  heartbeat_interval_s) and the coordinator listener thread, which verifies
+  datagrams (wordcount/stream/auth.py: the job key, addressed to this
+  incarnation, from the coordinator, a fresh sequence number) and queues
+  them; the rest are counted by reason (reported in heartbeats), logged and
+  dropped;
 * `StreamWorker`, the base class with the parts of the protocol that are the
   same for both kinds: hello, idempotent recovery (a duplicate recovery
   message is only re-acknowledged), checkpoint acks, checkpoint-file cleanup
@@ -30,11 +33,13 @@ from wordcount import trace
 from wordcount.config import Settings, load_settings
 from wordcount.faults.process import ProcessFaults
 from wordcount.ids import WorkerId
-from wordcount.stream import checkpoint
+from wordcount.stream import auth, checkpoint
+from wordcount.stream.admission import Admission, Rejections, coordinator_only
 
 log = logging.getLogger("stream")
 UNRECOVERED = -1  # recovery id of a replacement until the coordinator tells it where to start
 POLL_S = 0.5  # how often blocked helper threads look at the stop flag
+UDP_RCVBUF = 1024 * 1024  # room for a burst of forged datagrams without losing the coordinator's
 
 
 @dataclass
@@ -82,7 +87,12 @@ class StreamWorker:
         self.commands: queue.Queue = queue.Queue(maxsize=256)
         self.stopping = threading.Event()
         self.coordinator = parse_address(args.coordinator)
+        self.key = auth.Key.from_env()
+        self.sealer = auth.Sealer(self.key, self.incarnation)
+        self.admission = Admission(coordinator_only)
+        self.rejections = Rejections(log)
         self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.udp.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, UDP_RCVBUF)
         self.udp.bind((self.settings.stream.host, 0))
         self.udp.settimeout(POLL_S)
         # The first incarnation starts at the beginning, which is a consistent
@@ -96,7 +106,7 @@ class StreamWorker:
     # -- coordinator link ---------------------------------------------------------
     def send(self, msg: m.Message) -> None:
         try:
-            m.send_udp(self.udp, msg, self.coordinator)
+            auth.send_datagram(self.udp, self.sealer.seal(msg, m.COORDINATOR, 0), self.coordinator)
         except OSError as exc:  # the coordinator is gone or the buffer is full: UDP may lose it anyway
             log.debug("cannot send %s: %s", msg.TYPE, exc)
 
@@ -108,7 +118,8 @@ class StreamWorker:
 
     def heartbeat(self) -> None:
         s = self.status
-        self.send(m.Heartbeat(self.id, self.incarnation, s.recovery_id, s.position, s.done))
+        self.send(m.Heartbeat(self.id, self.incarnation, s.recovery_id, s.position, s.done,
+                              self.rejections.snapshot()))
 
     def _heartbeats(self) -> None:
         interval = self.settings.stream.heartbeat_interval_s
@@ -116,13 +127,23 @@ class StreamWorker:
             self.heartbeat()
 
     def _listen(self) -> None:
-        m.receive_udp(self.udp, self.stopping, self._queue_control, log)
+        auth.receive_udp(self.udp, self.stopping, self._check_datagram, self._queue_control,
+                         self.rejections.add)
 
-    def _queue_control(self, msg: m.Message, addr: tuple[str, int]) -> None:
-        if isinstance(msg, (m.Checkpoint, m.Recovery, m.Exit)):
-            self.commands.put(msg)
-        else:
-            log.warning("dropped unexpected %s datagram from %s", msg.TYPE, msg.sender)
+    def _check_datagram(self, data: bytes) -> auth.Envelope:
+        return self.admission.admit(auth.open_datagram(self.key, data, self.id, self.incarnation))
+
+    def _queue_control(self, env: auth.Envelope, addr: tuple[str, int]) -> None:
+        msg = env.msg
+        if not isinstance(msg, (m.Checkpoint, m.Recovery, m.Exit)):
+            self.rejections.add(auth.Rejected("unexpected", f"{msg.TYPE} from {msg.sender}"), addr)
+            return
+        if env.view is not None:
+            self.on_view(env.view)
+        self.commands.put(msg)
+
+    def on_view(self, view: dict[str, int]) -> None:
+        """The incarnations the coordinator started last (reducers admit mappers by them)."""
 
     # -- shared protocol -------------------------------------------------------------
     def publish(self) -> None:
@@ -141,6 +162,7 @@ class StreamWorker:
             self.on_checkpoint(msg)
         elif isinstance(msg, m.Exit):
             log.info("exit requested")
+            self.heartbeat()  # a last report of what we rejected
             self.stopping.set()
 
     def on_recovery(self, msg: m.Recovery) -> None:
