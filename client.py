@@ -19,6 +19,7 @@ from typing import Sequence
 
 import myrds
 from wordcount import parts, trace
+from wordcount.batch.claims import STOLEN_LIVE
 from wordcount.batch.jobstate import enqueue, read_results
 from wordcount.batch.supervisor import Supervisor, redis_pid
 from wordcount.cli import (
@@ -100,9 +101,9 @@ def run_batch(args: argparse.Namespace, settings: Settings, inputs: list[InputFi
         trace.event(trace.SPAWN, target="redis", target_pid=redis_pid(server))
     sup = None
     try:
-        enqueue(conn, keys, inputs)
+        entries = enqueue(conn, keys, inputs, settings.split_bytes)
         sup = Supervisor(settings, keys, url, run_path, conn, server,
-                         len(inputs), sum(f.size for f in inputs),
+                         entries, sum(f.size for f in inputs),
                          list(schedule.redis_kills_after) if schedule else [])
         sup.start_all()
         sup.run()
@@ -110,13 +111,15 @@ def run_batch(args: argparse.Namespace, settings: Settings, inputs: list[InputFi
         elapsed = time.perf_counter() - t0
         restarts = server.restarts if server else 0
         stolen = sup.progress()[2]
+        stolen_live = int(sup.conn.hget(keys.progress, STOLEN_LIVE) or 0)
         log.info("job %s: %d replacements, %d entries stolen, %d Redis restarts",
                  keys.job, sup.replacements, stolen, restarts)
         trace.event(trace.JOB_DONE, elapsed_s=elapsed, stolen=stolen, redis_restarts=restarts,
                     replacements=sup.replacements)
         write_record({"job": keys.job, "kind": "batch", "elapsed_s": elapsed, "files": len(inputs),
                       "bytes": sum(f.size for f in inputs), "workers": settings.workers,
-                      "stolen": stolen, "redis_restarts": restarts, "replacements": sup.replacements,
+                      "stolen": stolen, "stolen_live": stolen_live, "redis_restarts": restarts,
+                      "replacements": sup.replacements,
                       "trace": trace.path(), "chaos": schedule.to_json() if schedule else None},
                      run_path, args.record)
     finally:

@@ -1,10 +1,13 @@
 """Lab 1 worker: a stateless process that counts files named in a Redis stream.
 
 Loop: steal an entry left pending too long by someone else (XAUTOCLAIM) or
-read a new one (XREADGROUP), count its file, and commit the counts together
-with the XACK in one atomic FCALL. Several entries may be committed in one
-call; an entry whose XACK would return 0 is dropped, never counted twice.
-The worker exits only when every entry has been delivered and acknowledged.
+read new ones (XREADGROUP), count each entry's byte range chunk by chunk
+(keeping the batch's entries fresh meanwhile, wordcount/batch/claims.py), and
+commit the counts together with the XACKs in one atomic FCALL. Entries are
+batched by bytes (batch_bytes); an entry whose XACK would return 0 is dropped,
+never counted twice. A file that changed since the job began stops the job
+with one clear line (progress field `error`). The worker exits only when every
+entry has been delivered and acknowledged.
 
 Started by client.py as
     python worker.py --name w0 --job JOB --settings RUN/settings.json
@@ -18,31 +21,41 @@ import os
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import redis
 
 from wordcount import trace
+from wordcount.batch.claims import TOUCH_FUNCTION, Keeper, library_functions
+from wordcount.batch.commits import commit_args
 from wordcount.config import load_settings
 from wordcount.faults.process import CrashPlan
 from wordcount.keys import COMMIT_FUNCTION, JobKeys
-from wordcount.tokenize import count_bytes
+from wordcount.splits import FILE_CHANGED_EXIT, FileChanged, Range, count_range
 
 log = logging.getLogger("worker")
 RETRYABLE = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError)
 MAX_OUTAGE_S = 120.0
+MAX_READ = 64  # entries taken by one XREADGROUP at most
 
 
 @dataclass
 class Item:
-    """One stream entry and, once counted, its file's counts."""
+    """One stream entry (a byte range of a file) and, once counted, its counts."""
 
     entry_id: str
-    path: str
-    size: int
+    rng: Range = field(repr=False)
     counts: Counter | None = None
     replaced: bool = False
+
+    @property
+    def path(self) -> str:
+        return self.rng.path
+
+    @property
+    def size(self) -> int:
+        return self.rng.size
 
 
 class Worker:
@@ -58,6 +71,9 @@ class Worker:
         self.conn = self._connect()
         self.claim_cursor = "0-0"
         self.last_id: str | None = None
+        has_touch = TOUCH_FUNCTION in library_functions(self.conn)
+        self.packed = has_touch  # a library with wc_touch also parses packed counts
+        self.keeper = Keeper(lambda: self.conn, self.keys, self.consumer, self.settings.claim_timeout_s, has_touch)
 
     def _connect(self) -> redis.Redis:
         return redis.Redis.from_url(
@@ -93,45 +109,56 @@ class Worker:
 
     @staticmethod
     def _items(entries: list) -> list[Item]:
-        return [Item(eid, f["path"], int(f["size"])) for eid, f in entries if f]
+        return [Item(eid, Range.from_fields(f)) for eid, f in entries if f]
 
     def next_batch(self) -> list[Item]:
-        """Up to batch_files entries / batch_bytes bytes; blocks only for the first."""
+        """Entries up to batch_bytes (and batch_files); blocks only for the first.
+
+        Entries come largest first, so after one of `last` bytes about
+        (budget left) / last more fit: read that many at once, never hoarding
+        more than the budget. An id is never put in a batch twice.
+        """
         batch: list[Item] = []
-        size = 0
+        size, want = 0, 1
         block: int | None = self.settings.block_ms
         while len(batch) < self.settings.batch_files and size < self.settings.batch_bytes:
-            got = self.steal(1) or self.read_new(1, block)
+            got = self.steal(1) or self.read_new(want, block)
             if not got:
                 break
+            ids = {i.entry_id for i in batch}
+            got = [i for i in got if i.entry_id not in ids]
             batch.extend(got)
             size += sum(i.size for i in got)
             block = None  # later reads in the same batch never wait
-            self.crash.maybe_crash("after_read")
+            last = max(min(i.size for i in got), 1) if got else 1
+            want = max(1, min(MAX_READ, self.settings.batch_files - len(batch),
+                              (self.settings.batch_bytes - size) // last))
+            for _ in got:
+                self.crash.maybe_crash("after_read")
         return batch
 
     # -- counting and committing ---------------------------------------------
     def count(self, item: Item) -> None:
-        with open(item.path, "rb") as fh:
-            data = fh.read()
-        if self.crash.due("mid_count"):
-            half = count_bytes(data[: len(data) // 2], item.path.lower().endswith(".csv"), self.spec)
-            log.info("counted half of %s (%d words) before crashing", item.path, sum(half.counts.values()))
-            self.crash.die("mid_count")
-        result = count_bytes(data, item.path.lower().endswith(".csv"), self.spec, item.path)
+        """Count one range in chunks; after each, keep the batch's entries fresh."""
+        dying = self.crash.due("mid_count")
+        done = 0
+
+        def on_chunk(n: int) -> None:
+            nonlocal done
+            done += n
+            if dying and 2 * done >= item.size:
+                log.info("counted half of %s (%d of %d bytes) before crashing", item.path, done, item.size)
+                self.crash.die("mid_count")
+            self.keeper.maybe_refresh()
+
+        result = count_range(item.rng, self.spec, self.settings.chunk_bytes, on_chunk)
         item.counts, item.replaced = result.counts, result.replaced
 
     def commit(self, batch: list[Item]) -> int:
         """Commit `batch`; entries no longer pending are dropped. Returns files applied."""
         # BEGIN SOLUTION: FCALL wc_commit with the batch's ids and merged counts; retry without ids it says are gone
         while batch:
-            merged: Counter = Counter()
-            args: list = [self.keys.group, len(batch)]
-            for item in batch:
-                merged.update(item.counts or {})
-                args += [item.entry_id, item.size, item.path if item.replaced else ""]
-            for word, n in merged.items():
-                args += [word, n]
+            args = commit_args(self.keys.group, batch, self.packed)
             keys = [self.keys.files, self.keys.counts, self.keys.progress, self.keys.warnings]
             gone = set(self.conn.fcall(COMMIT_FUNCTION, len(keys), *keys, *args))
             if not gone:
@@ -140,6 +167,7 @@ class Worker:
             log.warning("%s: entries %s were no longer pending (stolen or rolled back); "
                         "committing the rest without them", self.consumer, sorted(gone))
             trace.event(trace.DROPPED, ids=sorted(gone))
+            self.keeper.lost(gone)
             batch = [i for i in batch if i.entry_id not in gone]
         return 0
         # END SOLUTION
@@ -162,11 +190,15 @@ class Worker:
         batch = self.next_batch()
         if not batch:
             return not self.job_done()
+        self.keeper.hold([i.entry_id for i in batch])
         for item in batch:
             self.count(item)
         self.crash.maybe_crash("before_commit")
+        if self.crash.slow > 0:
+            self.keeper.excuse()
         self.crash.maybe_slow()
         applied = self.commit(batch)
+        self.keeper.hold([])
         log.info("%s committed %d of %d files", self.consumer, applied, len(batch))
         self.crash.maybe_crash("after_commit")
         return True
@@ -182,7 +214,12 @@ class Worker:
                     log.info("%s: job finished, exiting", self.consumer)
                     return 0
                 outage_started, delay = None, 0.05
+            except FileChanged as exc:
+                log.error("%s", exc)
+                self.conn.hsetnx(self.keys.progress, "error", str(exc))
+                return FILE_CHANGED_EXIT
             except RETRYABLE as exc:
+                self.keeper.excuse()
                 now = time.monotonic()
                 outage_started = outage_started or now
                 if now - outage_started > MAX_OUTAGE_S:

@@ -1,6 +1,7 @@
-"""A mapper of the streaming job: counts the files named in its Redis stream and
-sends each reducer its share of every file's counts over a persistent TCP
-connection.
+"""A mapper of the streaming job: counts the byte ranges of files named in its
+Redis stream (chunk by chunk, wordcount/splits.py, so memory stays bounded
+and the heartbeat thread gets the GIL between chunks) and sends each reducer
+its share of every range's counts over a persistent TCP connection.
 
 Threads: the heartbeat thread and the coordinator listener (see
 wordcount/stream/worker.py) only queue commands; the main thread is the
@@ -34,7 +35,7 @@ from wordcount.stream.worker import (
     parse_address,
     run_worker,
 )
-from wordcount.tokenize import count_file
+from wordcount.splits import FILE_CHANGED_EXIT, FileChanged, Range, count_range
 
 log = logging.getLogger("mapper")
 START = "0-0"  # cursor before the first entry
@@ -117,7 +118,11 @@ class Mapper(StreamWorker):
             if cmd is not None:
                 self.handle_control(cmd)
             elif not idle and time.monotonic() >= self.next_file_at:
-                self.process_next()
+                try:
+                    self.process_next()
+                except FileChanged as exc:
+                    log.error("%s", exc)
+                    return FILE_CHANGED_EXIT
         self.outputs.reset()
         return 0
 
@@ -132,7 +137,7 @@ class Mapper(StreamWorker):
             log.info("stream exhausted after %d entries", self.position)
             return
         entry_id, fields = self.buffer.popleft()
-        self.send_counts(entry_id, fields["path"])
+        self.send_counts(entry_id, Range.from_fields(fields))
         if self.outputs.broken:
             return  # not delivered: the coming recovery rewinds us anyway
         self.cursor, self.position = entry_id, self.position + 1
@@ -143,11 +148,11 @@ class Mapper(StreamWorker):
         self.next_file_at = time.monotonic() + self.throttle_s
         self.crash.at("after_first_file")
 
-    def send_counts(self, entry_id: str, path: str) -> None:
-        """One word-count message per reducer that owns any of this file's words."""
-        result = count_file(path, self.spec)
+    def send_counts(self, entry_id: str, rng: Range) -> None:
+        """One word-count message per reducer that owns any of this range's words."""
+        result = count_range(rng, self.spec, self.settings.chunk_bytes)
         if result.replaced:
-            self.warnings.add(path)
+            self.warnings.add(rng.path)
         parts: list[dict[str, int]] = [{} for _ in range(self.reducers)]
         if self.reducers == 1:
             parts[0] = dict(result.counts)

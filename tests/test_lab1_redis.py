@@ -136,6 +136,59 @@ def test_commit_function_applies_each_entry_exactly_once(redis_server):
     assert conn.hgetall(keys.progress) == {"files": "2", "bytes": "20"}
 
 
+def _snapshot(conn, keys: JobKeys) -> tuple:
+    """Everything a commit may write: counts, progress, warnings, the PEL."""
+    pel = conn.xpending_range(keys.files, keys.group, "-", "+", 100)
+    return (conn.hgetall(keys.counts), conn.hgetall(keys.progress), conn.smembers(keys.warnings),
+            [(p["message_id"], p["consumer"]) for p in pel])
+
+
+def test_commit_function_checks_everything_before_its_first_write(redis_server):
+    """Redis does not roll back a function that errors part-way, so a bad call
+    (one id twice, malformed counts) must be refused before any XACK."""
+    conn = _conn(redis_server)
+    keys = JobKeys("unit3")
+    ids = [conn.xadd(keys.files, {"path": f"/f{i}", "size": 10}) for i in range(2)]
+    conn.xgroup_create(keys.files, keys.group, id="0")
+    conn.xreadgroup(keys.group, "a-1", {keys.files: ">"}, count=2)
+    before = _snapshot(conn, keys)
+    bad_calls = [
+        ([(ids[0], ""), (ids[0], "")], ["x", 1]),          # the same id twice
+        ([(ids[0], ""), (ids[1], "")], ["x", "one"]),      # a count that is not an integer
+        ([(ids[0], "")], ["x", 1, "y"]),                   # a word without a count
+        ([(ids[0], "")], ["", 1]),                         # an empty word
+        ([(ids[1], "")], ["x\t1\ny\tzz\n"]),             # malformed packed counts
+        ([(ids[1], "")], ["x\t1"]),                        # packed counts without the last newline
+    ]
+    for entries, words in bad_calls:
+        args: list = [keys.group, len(entries)]
+        for eid, warn in entries:
+            args += [eid, 10, warn]
+        with pytest.raises(redis.ResponseError, match="wc_commit"):
+            conn.fcall(COMMIT_FUNCTION, 4, keys.files, keys.counts, keys.progress, keys.warnings, *args, *words)
+        assert _snapshot(conn, keys) == before, (entries, words)
+    # the packed form, well formed: applied once, like pairs
+    args = [keys.group, 2, ids[0], 10, "", ids[1], 10, "/f1", "x\t2\ncafé\t1\n"]
+    assert conn.fcall(COMMIT_FUNCTION, 4, keys.files, keys.counts, keys.progress, keys.warnings, *args) == []
+    assert conn.hgetall(keys.counts) == {"x": "2", "café": "1"}
+    assert conn.xpending(keys.files, keys.group)["pending"] == 0
+
+
+def test_touch_refreshes_only_the_callers_own_entries(redis_server):
+    conn = _conn(redis_server)
+    keys = JobKeys("unit4")
+    ids = [conn.xadd(keys.files, {"path": f"/f{i}", "size": 10}) for i in range(3)]
+    conn.xgroup_create(keys.files, keys.group, id="0")
+    conn.xreadgroup(keys.group, "a-1", {keys.files: ">"}, count=3)
+    time.sleep(0.05)  # let the entries age, so a refresh is visible as a smaller idle time
+    conn.xclaim(keys.files, keys.group, "b-2", 0, [ids[1]])  # stolen from a-1
+    conn.xack(keys.files, keys.group, ids[2])  # committed
+    assert sorted(conn.fcall("wc_touch", 1, keys.files, keys.group, "a-1", *ids)) == sorted(ids[1:])
+    pel = {p["message_id"]: p for p in conn.xpending_range(keys.files, keys.group, "-", "+", 10)}
+    assert pel[ids[0]]["consumer"] == "a-1" and pel[ids[0]]["time_since_delivered"] < 40
+    assert pel[ids[1]]["consumer"] == "b-2" and pel[ids[0]]["times_delivered"] == 1
+
+
 def test_done_means_delivered_and_acknowledged(redis_server, tmp_path):
     """Pitfall: XPENDING is 0 before anyone read anything; that is not done."""
     import worker

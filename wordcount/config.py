@@ -66,6 +66,8 @@ class Settings:
     kill_redis_every_s: float = 0.0
     crash: dict = field(default_factory=dict)  # worker name -> crash point
     slow_s: float = 5.0
+    split_bytes: int = 16 << 20  # both labs: a larger file becomes ranges of about this size
+    chunk_bytes: int = 1 << 20  # both labs: a range is read and counted this much at a time
     max_replacements: int = 8
     top: int = 10
     log_level: str = "WARNING"
@@ -86,6 +88,8 @@ _CHECKS: dict[str, tuple[Any, str]] = {
     "bgsave_interval_s": (_non_negative, "a number >= 0 (0 = off)"),
     "kill_redis_every_s": (_non_negative, "a number >= 0 (0 = off)"),
     "slow_s": (_non_negative, "a number >= 0"),
+    "split_bytes": (_at_least_one, "an integer >= 1"),
+    "chunk_bytes": (_at_least_one, "an integer >= 1"),
     "max_replacements": (_non_negative, "an integer >= 0"),
     "top": (_non_negative, "an integer >= 0"),
     "tokenizer": (lambda v: v in TOKENIZERS, f"one of {sorted(TOKENIZERS)}"),

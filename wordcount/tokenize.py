@@ -89,10 +89,20 @@ def decode(data: bytes) -> tuple[str, bool]:
         return data.decode("utf-8-sig", errors="replace"), True
 
 
+def csv_lines(text: str) -> io.StringIO:
+    """`text` as the lines a csv reader wants (newlines kept as they are)."""
+    # NUL bytes make the csv module of Python 3.10 raise; they are never part of a word.
+    return io.StringIO(text.replace("\0", ""), newline="")
+
+
 def csv_texts(text: str, column: str, name: str = "<csv>") -> Iterable[str]:
     """The `column` cell of every data row (header skipped, quoted newlines kept)."""
-    # NUL bytes make the csv module of Python 3.10 raise; they are never part of a word.
-    reader = csv.reader(io.StringIO(text.replace("\0", ""), newline=""))
+    return csv_column_cells(csv_lines(text), column, name)
+
+
+def csv_column_cells(lines: Iterable[str], column: str, name: str = "<csv>") -> Iterable[str]:
+    """Like `csv_texts`, over lines that may arrive chunk by chunk."""
+    reader = csv.reader(lines)
     header = next(reader, None)
     if header is None:
         return []

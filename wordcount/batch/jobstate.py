@@ -11,29 +11,35 @@ import myrds
 from wordcount import trace
 from wordcount.inputs import InputFile
 from wordcount.keys import JobKeys
+from wordcount.splits import split_inputs
 
 log = logging.getLogger("client")
 
 
-def enqueue(conn: redis.Redis, keys: JobKeys, inputs: list[InputFile]) -> None:
-    """One entry per file, the consumer group, and the job's meta, then a snapshot.
+def enqueue(conn: redis.Redis, keys: JobKeys, inputs: list[InputFile], split_bytes: int | None = None) -> int:
+    """One entry per byte range (wordcount/splits.py; with no `split_bytes`, one
+    old-style `path`/`size` entry per file), the consumer group, and the job's
+    meta, then a snapshot. Returns the number of entries.
 
     The snapshot comes before any worker starts, so a Redis restart can never
     roll back to a state without the stream.
     """
+    entries = ([r.fields() for r in split_inputs(inputs, split_bytes)] if split_bytes
+               else [{"path": f.path, "size": f.size} for f in inputs])
     pipe = conn.pipeline(transaction=True)
-    for f in inputs:
-        pipe.xadd(keys.files, {"path": f.path, "size": f.size})
+    for fields in entries:
+        pipe.xadd(keys.files, fields)
     ids = pipe.execute()
     conn.xgroup_create(keys.files, keys.group, id="0")
     last = ids[-1].decode() if isinstance(ids[-1], bytes) else ids[-1]
-    conn.hset(keys.meta, mapping={"total": len(inputs), "last_id": last})
-    trace.event(trace.ENQUEUED, files=len(inputs))
+    conn.hset(keys.meta, mapping={"total": len(entries), "last_id": last})
+    trace.event(trace.ENQUEUED, files=len(entries))
     try:
         myrds.snapshot(conn)
         trace.event(trace.SNAPSHOT, target="redis")
     except redis.RedisError as exc:
         log.warning("initial BGSAVE failed (%s); a Redis crash would lose the job", exc)
+    return len(entries)
 
 
 def is_done(conn: redis.Redis, keys: JobKeys) -> bool:

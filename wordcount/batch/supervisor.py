@@ -81,6 +81,8 @@ class Supervisor:
 
     def progress(self) -> tuple[int, int, int]:
         p = self.conn.hgetall(self.keys.progress)
+        if b"error" in p:  # a worker found an input it cannot count (e.g. changed since the job began)
+            raise JobFailed(p[b"error"].decode("utf-8", "replace"))
         return int(p.get(b"files", 0)), int(p.get(b"bytes", 0)), int(p.get(b"stolen", 0))
 
     def run(self) -> None:

@@ -43,6 +43,7 @@ from wordcount.faults.stream_plan import (
 from wordcount.inputs import InputFile
 from wordcount.keys import JobKeys, new_job_id
 from wordcount.progress import Progress
+from wordcount.splits import Range, split_inputs
 from wordcount.stream import checkpoint
 from wordcount.stream.spec import JobSpec
 
@@ -144,27 +145,31 @@ def port_taken(host: str, port: int, kind: int = socket.SOCK_STREAM) -> bool:
 
 
 # -- job setup ------------------------------------------------------------------------
-def assign(inputs: list[InputFile], mappers: int) -> list[list[InputFile]]:
-    """Largest files first, each to the mapper with the fewest bytes so far."""
-    shares: list[list[InputFile]] = [[] for _ in range(mappers)]
+def assign(ranges: list[Range], mappers: int) -> list[list[Range]]:
+    """Largest ranges first, each to the mapper with the fewest bytes so far, so
+    the ranges of one big file spread over all mappers."""
+    shares: list[list[Range]] = [[] for _ in range(mappers)]
     load = [0] * mappers
-    for f in sorted(inputs, key=lambda f: (-f.size, f.path)):
+    for r in sorted(ranges, key=lambda r: (-r.size, r.path, r.start)):
         k = load.index(min(load))
-        shares[k].append(f)
-        load[k] += f.size
+        shares[k].append(r)
+        load[k] += r.size
     return shares
 
 
-def enqueue(conn: redis.Redis, keys: JobKeys, inputs: list[InputFile], mappers: int) -> None:
+def enqueue(conn: redis.Redis, keys: JobKeys, inputs: list[InputFile], mappers: int, split_bytes: int) -> int:
+    """Each mapper's ranges (wordcount/splits.py) into its stream; returns how many in all."""
     pipe = conn.pipeline(transaction=True)
-    for idx, share in enumerate(assign(inputs, mappers)):
-        for f in sorted(share, key=lambda f: f.path):
-            pipe.xadd(keys.mapper_stream(idx), {"path": f.path, "size": f.size})
+    shares = assign(split_inputs(inputs, split_bytes), mappers)
+    for idx, share in enumerate(shares):
+        for r in sorted(share, key=lambda r: (r.path, r.start)):
+            pipe.xadd(keys.mapper_stream(idx), r.fields())
     pipe.execute()
+    return sum(map(len, shares))
 
 
 def write_spec(args: argparse.Namespace, settings: Settings, keys: JobKeys, run_path: str,
-               inputs: list[InputFile], kill: KillSpec | None, plan: ChaosPlan | None) -> str:
+               entries: int, kill: KillSpec | None, plan: ChaosPlan | None) -> str:
     st = settings.stream
     settings_path = os.path.join(run_path, "settings.json")
     with open(settings_path, "w", encoding="utf-8") as fh:
@@ -172,7 +177,7 @@ def write_spec(args: argparse.Namespace, settings: Settings, keys: JobKeys, run_
     cp_dir = os.path.join(st.checkpoint_dir, keys.job) if st.checkpoint_dir else os.path.join(run_path, "checkpoints")
     spec = JobSpec(job=keys.job, run_path=run_path, settings_path=settings_path,
                    checkpoint_dir=os.path.abspath(cp_dir), mappers=st.mappers, reducers=st.reducers,
-                   total_files=len(inputs), throttle_s=args.throttle,
+                   total_files=entries, throttle_s=args.throttle,
                    crash=parse_crash(args.crash, st.mappers, st.reducers),
                    kill=kill.to_json() if kill else None, chaos=plan.to_json() if plan else None)
     path = os.path.join(run_path, "stream-job.json")
@@ -273,8 +278,8 @@ def run_stream(args: argparse.Namespace) -> int:
     server, conn, url = myrds.open_server(settings.redis_url, run_path, parts.resolve(settings.parts, "lua"))
     proc = None
     try:
-        enqueue(conn, keys, inputs, st.mappers)
-        spec_path = write_spec(args, settings, keys, run_path, inputs, kill, plan)
+        entries = enqueue(conn, keys, inputs, st.mappers, settings.split_bytes)
+        spec_path = write_spec(args, settings, keys, run_path, entries, kill, plan)
         spec = JobSpec.load(spec_path)
         proc = start_coordinator(settings, spec_path, url, run_path)
         result = watch(proc)
