@@ -167,7 +167,6 @@ class Worker:
             log.warning("%s: entries %s were no longer pending (stolen or rolled back); "
                         "committing the rest without them", self.consumer, sorted(gone))
             trace.event(trace.DROPPED, ids=sorted(gone))
-            self.keeper.lost(gone)
             batch = [i for i in batch if i.entry_id not in gone]
         return 0
         # END SOLUTION

@@ -28,8 +28,9 @@ FCALL wc_touch 1 <stream> <group> <consumer> <entry id>...
 
 Resets the idle time (XCLAIM ... JUSTID) of each entry that is still pending
 to <consumer>, so XAUTOCLAIM steals only from workers that stopped making
-progress; never takes an entry that another consumer holds. Returns the ids
-that are no longer pending to <consumer> (stolen, or acknowledged).
+progress; never takes an entry that another consumer holds. Returns two
+arrays: the ids another consumer holds now (stolen), and the ids no longer
+pending at all (acknowledged by someone, or rolled back).
 ]]
 
 local function fail(msg)
@@ -119,16 +120,18 @@ end
 
 local function touch(keys, args)
   local stream, group, me = keys[1], args[1], args[2]
-  local lost = {}
+  local taken, gone = {}, {}
   for j = 3, #args do
     local p = redis.call('XPENDING', stream, group, args[j], args[j], 1)
-    if #p == 1 and p[1][2] == me then
+    if #p == 0 then
+      gone[#gone + 1] = args[j]
+    elseif p[1][2] == me then
       redis.call('XCLAIM', stream, group, me, 0, args[j], 'JUSTID')
     else
-      lost[#lost + 1] = args[j]
+      taken[#taken + 1] = args[j]
     end
   end
-  return lost
+  return {taken, gone}
 end
 
 redis.register_function('wc_commit', commit)

@@ -9,9 +9,12 @@ entries still pending to this very consumer, so it never takes back an entry
 that was stolen from it). A stalled worker (the `slow` crash point, a stopped
 process) stops refreshing and is robbed as before.
 
-An entry lost although its worker was refreshing it and neither stalled nor
-saw a Redis outage meanwhile was stolen from a live worker: the worker adds
-it to the progress field `stolen_live`, which should stay 0.
+An entry that a refresh finds held by another consumer, although its worker
+was refreshing it and neither stalled nor saw a Redis outage since it took
+the batch, was stolen from a live worker: the worker adds it to the progress
+field `stolen_live`, which should stay 0. (An entry found acknowledged by
+someone else is not counted: that is also how a stalled worker that woke up
+first and committed looks to the worker that took its entry.)
 """
 from __future__ import annotations
 
@@ -72,14 +75,14 @@ class Keeper:
             self.refresh()
 
     def refresh(self) -> None:
-        lost = self._touch()
+        taken, gone = self._touch()
         self.last = time.monotonic()
-        if lost:
-            self.ids = [i for i in self.ids if i not in lost]
-            self.lost(lost)
+        if taken or gone:
+            self.ids = [i for i in self.ids if i not in taken and i not in gone]
+            self.stolen(taken)
 
-    def lost(self, ids: set[str] | list[str]) -> None:
-        """Entries of the held batch that are no longer ours (found by a refresh or a commit)."""
+    def stolen(self, ids: set[str]) -> None:
+        """Entries of the held batch that another consumer holds now."""
         if not ids:
             return
         if self.excused:
@@ -87,17 +90,19 @@ class Keeper:
             return
         log.warning("%s: %s stolen although this worker was making progress", self.consumer, sorted(ids))
         self.conn().hincrby(self.keys.progress, STOLEN_LIVE, len(ids))
-        self.excused = True  # count each loss once
 
-    def _touch(self) -> set[str]:
+    def _touch(self) -> tuple[set[str], set[str]]:
+        """(ids another consumer holds, ids no longer pending); refreshes the rest."""
         conn = self.conn()
         if self.has_touch:
-            return set(conn.fcall(TOUCH_FUNCTION, 1, self.keys.files, self.keys.group, self.consumer, *self.ids))
+            taken, gone = conn.fcall(TOUCH_FUNCTION, 1, self.keys.files, self.keys.group, self.consumer, *self.ids)
+            return set(taken), set(gone)
         # A library without wc_touch: the same in two steps (a thief may slip in between).
         pipe = conn.pipeline(transaction=False)
         for eid in self.ids:
             pipe.xpending_range(self.keys.files, self.keys.group, eid, eid, 1)
-        mine = [eid for eid, p in zip(self.ids, pipe.execute()) if p and p[0]["consumer"] == self.consumer]
+        owners = {eid: p[0]["consumer"] for eid, p in zip(self.ids, pipe.execute()) if p}
+        mine = [eid for eid, owner in owners.items() if owner == self.consumer]
         if mine:
             conn.xclaim(self.keys.files, self.keys.group, self.consumer, 0, mine, justid=True)
-        return set(self.ids) - set(mine)
+        return set(owners) - set(mine), set(self.ids) - set(owners)
