@@ -57,9 +57,9 @@ def read_results(conn: redis.Redis, keys: JobKeys) -> tuple[dict[str, int], list
     """The word table (a hash, or a sorted set from a course-style Lua library)."""
     kind = conn.type(keys.counts).decode()
     if kind == "zset":
-        raw = {w: int(c) for w, c in conn.zrange(keys.counts, 0, -1, withscores=True)}
+        raw = conn.zrange(keys.counts, 0, -1, withscores=True)
     else:
-        raw = {w: int(c) for w, c in conn.hgetall(keys.counts).items()}
-    table = {w.decode("utf-8", errors="surrogateescape"): c for w, c in raw.items()}
+        raw = conn.hgetall(keys.counts).items()
+    table = {w.decode("utf-8", errors="surrogateescape"): int(c) for w, c in raw}
     warnings = [p.decode() for p in conn.smembers(keys.warnings)]
     return table, warnings

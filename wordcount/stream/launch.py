@@ -233,6 +233,15 @@ def show(bar: Progress, st: dict, last: dict) -> dict:
     return st
 
 
+def merge_into(table: dict[str, int], counts: dict[str, int]) -> None:
+    """Add `counts` to `table`. Reducers own disjoint words, so this is mostly a
+    dict.update; words both hold (a swapped-in part may not partition) are summed."""
+    both = table.keys() & counts.keys()
+    sums = {w: table[w] + counts[w] for w in both}
+    table.update(counts)
+    table.update(sums)
+
+
 def gather(spec: JobSpec, final_id: int) -> tuple[dict[str, int], list[str]]:
     """The table from the reducers' final snapshots; warnings from the mappers'."""
     table: dict[str, int] = {}
@@ -242,8 +251,7 @@ def gather(spec: JobSpec, final_id: int) -> tuple[dict[str, int], list[str]]:
             state = checkpoint.read(spec.checkpoint_dir, f"reducer-{i}", final_id)
             if not state.get("final"):
                 raise JobFailed(f"checkpoint {final_id} of reducer-{i} is not a final checkpoint")
-            for word, n in state["counts"].items():
-                table[word] = table.get(word, 0) + n
+            merge_into(table, state["counts"])
         for i in range(spec.mappers):
             warnings.update(checkpoint.read(spec.checkpoint_dir, f"mapper-{i}", final_id)["warnings"])
     except checkpoint.CheckpointError as exc:
