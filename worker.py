@@ -111,7 +111,7 @@ class Worker:
     def _items(entries: list) -> list[Item]:
         return [Item(eid, Range.from_fields(f)) for eid, f in entries if f]
 
-    def next_batch(self) -> list[Item]:
+    def next_batch(self, block: int | None) -> list[Item]:
         """Entries up to batch_bytes (and batch_files); blocks only for the first.
 
         Entries come largest first, so after one of `last` bytes about
@@ -120,7 +120,6 @@ class Worker:
         """
         batch: list[Item] = []
         size, want = 0, 1
-        block: int | None = self.settings.block_ms
         while len(batch) < self.settings.batch_files and size < self.settings.batch_bytes:
             got = self.steal(1) or self.read_new(want, block)
             if not got:
@@ -186,9 +185,15 @@ class Worker:
     # -- main loop -----------------------------------------------------------
     def step(self) -> bool:
         """One batch. Returns False when the job is finished."""
-        batch = self.next_batch()
+        # Look without waiting first: at the end of the job that lets a worker
+        # exit at once instead of after a blocking read of block_ms.
+        batch = self.next_batch(None)
         if not batch:
-            return not self.job_done()
+            if self.job_done():
+                return False
+            batch = self.next_batch(self.settings.block_ms)
+            if not batch:
+                return True
         self.keeper.hold([i.entry_id for i in batch])
         for item in batch:
             self.count(item)

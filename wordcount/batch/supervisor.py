@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import select
 import time
 from dataclasses import dataclass, field
 
@@ -94,7 +95,7 @@ class Supervisor:
         files = bytes_ = stolen = 0
         try:
             while True:
-                time.sleep(TICK_S)
+                wait_for_exit(self.workers.values(), TICK_S)
                 now = time.monotonic()
                 try:
                     files, bytes_, stolen = self.progress()
@@ -151,6 +152,25 @@ class Supervisor:
             if name not in self.exited and proc.poll() is not None:
                 self.exited.add(name)
                 trace.event(trace.EXIT, target=name, target_pid=proc.pid, status=proc.returncode)
+
+
+def wait_for_exit(workers, timeout: float) -> None:
+    """Sleep `timeout`, or less if a worker exits meanwhile (pidfds on Linux), so
+    the end of a job is seen at once rather than at the next tick."""
+    fds = []
+    try:
+        for proc in workers:
+            if proc.poll() is None:
+                fds.append(os.pidfd_open(proc.pid))
+        if fds:
+            select.select(fds, [], [], timeout)
+        else:
+            time.sleep(timeout)
+    except (AttributeError, OSError):  # no pidfd_open here
+        time.sleep(timeout)
+    finally:
+        for fd in fds:
+            os.close(fd)
 
 
 def redis_pid(server: myrds.ManagedServer | None) -> int | None:
