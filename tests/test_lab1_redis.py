@@ -112,12 +112,18 @@ def _commit(conn, keys: JobKeys, entries: list[tuple[str, str]], words: dict[str
     return conn.fcall(COMMIT_FUNCTION, 4, keys.files, keys.counts, keys.progress, keys.warnings, *args)
 
 
+def _delivered(conn, keys: JobKeys, n: int) -> list[str]:
+    """`n` entries, all delivered to consumer a-1."""
+    ids = [conn.xadd(keys.files, {"path": f"/f{i}", "size": 10}) for i in range(n)]
+    conn.xgroup_create(keys.files, keys.group, id="0")
+    conn.xreadgroup(keys.group, "a-1", {keys.files: ">"}, count=n)
+    return ids
+
+
 def test_commit_function_applies_each_entry_exactly_once(redis_server):
     conn = _conn(redis_server)
     keys = JobKeys("unit1")
-    ids = [conn.xadd(keys.files, {"path": f"/f{i}", "size": 10}) for i in range(3)]
-    conn.xgroup_create(keys.files, keys.group, id="0")
-    conn.xreadgroup(keys.group, "a-1", {keys.files: ">"}, count=3)
+    ids = _delivered(conn, keys, 3)
 
     assert _commit(conn, keys, [(ids[0], "")], {"x": 2, "café": 1}) == []
     assert conn.hgetall(keys.counts) == {"x": "2", "café": "1"}
@@ -148,9 +154,7 @@ def test_commit_function_checks_everything_before_its_first_write(redis_server):
     (one id twice, malformed counts) must be refused before any XACK."""
     conn = _conn(redis_server)
     keys = JobKeys("unit3")
-    ids = [conn.xadd(keys.files, {"path": f"/f{i}", "size": 10}) for i in range(2)]
-    conn.xgroup_create(keys.files, keys.group, id="0")
-    conn.xreadgroup(keys.group, "a-1", {keys.files: ">"}, count=2)
+    ids = _delivered(conn, keys, 2)
     before = _snapshot(conn, keys)
     bad_calls = [
         ([(ids[0], ""), (ids[0], "")], ["x", 1]),          # the same id twice
@@ -177,15 +181,13 @@ def test_commit_function_checks_everything_before_its_first_write(redis_server):
 def test_touch_refreshes_only_the_callers_own_entries(redis_server):
     conn = _conn(redis_server)
     keys = JobKeys("unit4")
-    ids = [conn.xadd(keys.files, {"path": f"/f{i}", "size": 10}) for i in range(3)]
-    conn.xgroup_create(keys.files, keys.group, id="0")
-    conn.xreadgroup(keys.group, "a-1", {keys.files: ">"}, count=3)
-    time.sleep(0.05)  # let the entries age, so a refresh is visible as a smaller idle time
+    ids = _delivered(conn, keys, 3)
+    conn.xclaim(keys.files, keys.group, "a-1", 0, [ids[0]], idle=60_000, justid=True)  # as if idle for a minute
     conn.xclaim(keys.files, keys.group, "b-2", 0, [ids[1]])  # stolen from a-1
     conn.xack(keys.files, keys.group, ids[2])  # committed
     assert conn.fcall("wc_touch", 1, keys.files, keys.group, "a-1", *ids) == [[ids[1]], [ids[2]]]
     pel = {p["message_id"]: p for p in conn.xpending_range(keys.files, keys.group, "-", "+", 10)}
-    assert pel[ids[0]]["consumer"] == "a-1" and pel[ids[0]]["time_since_delivered"] < 40
+    assert pel[ids[0]]["consumer"] == "a-1" and pel[ids[0]]["time_since_delivered"] < 30_000
     assert pel[ids[1]]["consumer"] == "b-2" and pel[ids[0]]["times_delivered"] == 1
 
 
