@@ -57,9 +57,18 @@ def read_results(conn: redis.Redis, keys: JobKeys) -> tuple[dict[str, int], list
     """The word table (a hash, or a sorted set from a course-style Lua library)."""
     kind = conn.type(keys.counts).decode()
     if kind == "zset":
-        raw = conn.zrange(keys.counts, 0, -1, withscores=True)
+        pairs = conn.zrange(keys.counts, 0, -1, withscores=True)
+        table = {w.decode("utf-8", errors="surrogateescape"): int(c) for w, c in pairs}
     else:
-        raw = conn.hgetall(keys.counts).items()
-    table = {w.decode("utf-8", errors="surrogateescape"): int(c) for w, c in raw}
+        # Decoded by the reply parser (C with hiredis), not word by word in Python.
+        pool = conn.connection_pool
+        text = redis.Redis(connection_pool=redis.ConnectionPool(
+            connection_class=pool.connection_class,
+            **{**pool.connection_kwargs, "decode_responses": True, "encoding_errors": "surrogateescape"}))
+        try:
+            raw = text.hgetall(keys.counts)
+        finally:
+            text.connection_pool.disconnect()
+        table = dict(zip(raw, map(int, raw.values())))
     warnings = [p.decode() for p in conn.smembers(keys.warnings)]
     return table, warnings
