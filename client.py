@@ -12,13 +12,12 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import sys
 import time
 from dataclasses import replace
 from typing import Sequence
 
 import myrds
-from wordcount import parts, trace
+from wordcount import parts, procs, trace
 from wordcount.batch.claims import STOLEN_LIVE
 from wordcount.batch.jobstate import enqueue, read_results
 from wordcount.batch.supervisor import Supervisor, redis_pid
@@ -101,7 +100,7 @@ def run_batch(args: argparse.Namespace, settings: Settings, inputs: list[InputFi
         trace.event(trace.SPAWN, target="redis", target_pid=redis_pid(server))
     sup = None
     try:
-        entries = enqueue(conn, keys, inputs, settings.split_bytes)
+        entries = enqueue(conn, keys, inputs, settings.split_bytes, private=server is not None)
         sup = Supervisor(settings, keys, url, run_path, conn, server,
                          entries, sum(f.size for f in inputs),
                          list(schedule.redis_kills_after) if schedule else [])
@@ -138,4 +137,4 @@ def main(argv: Sequence[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(run_main(main))
+    procs.exit_now(run_main(main))

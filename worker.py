@@ -26,7 +26,7 @@ from typing import Sequence
 
 import redis
 
-from wordcount import trace
+from wordcount import procs, trace
 from wordcount.batch.claims import TOUCH_FUNCTION, Keeper, library_functions
 from wordcount.batch.commits import commit_args
 from wordcount.config import load_settings
@@ -252,4 +252,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    procs.exit_now(main())

@@ -14,7 +14,8 @@ instead of two per word, parsed here). Words never contain ASCII whitespace.
 
 * Everything is checked before the first write, because Redis does not roll
   back a function that fails part-way: n and every <bytes> are integers, no
-  entry id occurs twice, every count is an integer and every word non-empty.
+  entry id occurs twice, every count is an integer of at most 18 digits and
+  every word non-empty.
   A malformed call is an error reply and changes nothing.
 * Every entry id must still be pending in <group>. If any is not (another
   worker stole it and already committed, or a Redis rollback forgot it), the
@@ -40,18 +41,29 @@ end
 local INT = '^%-?%d+$'
 
 -- The counts of the call as a list {word, count, word, count...}, or nil and why.
+-- A count HINCRBY takes for sure: an integer of at most 18 digits (int64).
+local function bad_count(count)
+  local digits = string.match(count, '^%-?(%d+)$')
+  return not digits or #digits > 18
+end
+
+-- The counts of the call as a list {word, count, word, count...}, or nil and why.
 local function parse_counts(args, first)
   local out = {}
   if #args == first then
-    local blob, pos, len = args[first], 1, #args[first]
-    while pos <= len do
-      local s, e, word, count = string.find(blob, '^([^\t\n]+)\t(%-?%d+)\n', pos)
-      if not s then
-        return nil, 'malformed packed counts at byte ' .. pos
+    -- gmatch skips what does not match; the matches tile the whole blob
+    -- exactly when their lengths add up to its length.
+    local blob, covered = args[first], 0
+    for word, count in string.gmatch(args[first], '([^\t\n]+)\t(%-?%d+)\n') do
+      if bad_count(count) then
+        return nil, 'count out of range: ' .. count
       end
       out[#out + 1] = word
       out[#out + 1] = count
-      pos = e + 1
+      covered = covered + #word + #count + 2
+    end
+    if covered ~= #blob then
+      return nil, 'malformed packed counts'
     end
     return out
   end
@@ -59,7 +71,7 @@ local function parse_counts(args, first)
     return nil, 'odd number of word/count arguments'
   end
   for j = first, #args, 2 do
-    if args[j] == '' or not string.find(args[j + 1], INT) then
+    if args[j] == '' or bad_count(args[j + 1]) then
       return nil, 'malformed word/count pair at argument ' .. j
     end
     out[#out + 1] = args[j]

@@ -22,6 +22,7 @@ import socket
 import time
 import zlib
 from collections import deque
+from operator import methodcaller
 from typing import Sequence
 
 import redis
@@ -46,6 +47,21 @@ IDLE_WAIT_S = 0.5  # how long to block for a command when there is no work
 def partition(word: str, reducers: int) -> int:
     """The reducer that owns `word`: the same in every process and run (unlike hash())."""
     return zlib.crc32(word.encode("utf-8", "surrogatepass")) % reducers
+
+
+_UTF8 = methodcaller("encode", "utf-8", "surrogatepass")
+
+
+def split_by_owner(counts: dict[str, int], reducers: int) -> list[dict[str, int]]:
+    """`counts` cut into one dict per reducer by `partition`, hashing in bulk
+    (map over C functions) rather than one Python call per word."""
+    if reducers == 1:
+        return [dict(counts)]
+    parts: list[dict[str, int]] = [{} for _ in range(reducers)]
+    owners = [h % reducers for h in map(zlib.crc32, map(_UTF8, counts))]
+    for (word, n), k in zip(counts.items(), owners):
+        parts[k][word] = n
+    return parts
 
 
 class Outputs:
@@ -98,7 +114,6 @@ class Mapper(StreamWorker):
         self.reducers = len(self.outputs.addresses)
         self.spec = self.settings.tokenizer_spec()
         self.throttle_s: float = args.throttle
-        self.owner: dict[str, int] = {}  # partition cache
         self.cursor = START
         self.position = 0
         self.warnings: set[str] = set()
@@ -153,16 +168,7 @@ class Mapper(StreamWorker):
         result = count_range(rng, self.spec, self.settings.chunk_bytes)
         if result.replaced:
             self.warnings.add(rng.path)
-        parts: list[dict[str, int]] = [{} for _ in range(self.reducers)]
-        if self.reducers == 1:
-            parts[0] = dict(result.counts)
-        else:
-            owner, n = self.owner, self.reducers
-            for word, count in result.counts.items():
-                k = owner.get(word)
-                if k is None:
-                    k = owner[word] = partition(word, n)
-                parts[k][word] = count
+        parts = split_by_owner(result.counts, self.reducers)
         for k, counts in enumerate(parts):
             if counts:
                 self.outputs.send(k, m.WordCounts(self.id, self.recovery_id, entry_id, counts))

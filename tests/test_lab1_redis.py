@@ -163,6 +163,8 @@ def test_commit_function_checks_everything_before_its_first_write(redis_server):
         ([(ids[0], "")], ["", 1]),                         # an empty word
         ([(ids[1], "")], ["x\t1\ny\tzz\n"]),             # malformed packed counts
         ([(ids[1], "")], ["x\t1"]),                        # packed counts without the last newline
+        ([(ids[1], "")], ["x\t1\n\ty\t2\n"]),              # packed counts with a stray byte
+        ([(ids[1], "")], ["x\t" + "9" * 19 + "\n"]),         # a count HINCRBY would refuse
     ]
     for entries, words in bad_calls:
         args: list = [keys.group, len(entries)]

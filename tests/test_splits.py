@@ -158,3 +158,13 @@ def test_ranges_are_ordered_largest_first(tmp_path):
     ranges = split_inputs([InputFile(str(small), 20), InputFile(str(big), 2000)], 700)
     assert [r.path for r in ranges] == [str(big)] * 3 + [str(small)]
     assert [r.size for r in ranges] == sorted((r.size for r in ranges), reverse=True)
+
+
+def test_bulk_partition_agrees_with_partition():
+    from mapper.mapper import partition, split_by_owner
+
+    counts = {w: i + 1 for i, w in enumerate(PIECES + [f"w{i}é" for i in range(500)] + ["\ud800x"])}
+    for reducers in (1, 2, 3, 7):
+        parts = split_by_owner(counts, reducers)
+        assert sum(map(len, parts)) == len(counts)
+        assert all(partition(w, reducers) == k for k, part in enumerate(parts) for w in part)

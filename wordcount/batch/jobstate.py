@@ -16,13 +16,17 @@ from wordcount.splits import split_inputs
 log = logging.getLogger("client")
 
 
-def enqueue(conn: redis.Redis, keys: JobKeys, inputs: list[InputFile], split_bytes: int | None = None) -> int:
+def enqueue(conn: redis.Redis, keys: JobKeys, inputs: list[InputFile], split_bytes: int | None = None,
+            private: bool = False) -> int:
     """One entry per byte range (wordcount/splits.py; with no `split_bytes`, one
     old-style `path`/`size` entry per file), the consumer group, and the job's
     meta, then a snapshot. Returns the number of entries.
 
     The snapshot comes before any worker starts, so a Redis restart can never
-    roll back to a state without the stream.
+    roll back to a state without the stream. On a `private` server (ours,
+    holding only this job) it is a synchronous SAVE: no fork and no polling
+    for the child, a few milliseconds instead of ~0.1 s, and nothing else is
+    waiting for the server yet. A shared server gets a BGSAVE.
     """
     entries = ([r.fields() for r in split_inputs(inputs, split_bytes)] if split_bytes
                else [{"path": f.path, "size": f.size} for f in inputs])
@@ -35,7 +39,10 @@ def enqueue(conn: redis.Redis, keys: JobKeys, inputs: list[InputFile], split_byt
     conn.hset(keys.meta, mapping={"total": len(entries), "last_id": last})
     trace.event(trace.ENQUEUED, files=len(entries))
     try:
-        myrds.snapshot(conn)
+        if private:
+            conn.save()
+        else:
+            myrds.snapshot(conn)
         trace.event(trace.SNAPSHOT, target="redis")
     except redis.RedisError as exc:
         log.warning("initial BGSAVE failed (%s); a Redis crash would lose the job", exc)
