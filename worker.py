@@ -71,9 +71,16 @@ class Worker:
         self.conn = self._connect()
         self.claim_cursor = "0-0"
         self.last_id: str | None = None
-        has_touch = TOUCH_FUNCTION in library_functions(self.conn)
-        self.packed = has_touch  # a library with wc_touch also parses packed counts
-        self.keeper = Keeper(lambda: self.conn, self.keys, self.consumer, self.settings.claim_timeout_s, has_touch)
+        self.packed = False  # a library with wc_touch also parses packed counts
+        self.keeper = Keeper(lambda: self.conn, self.keys, self.consumer, self.settings.claim_timeout_s, False)
+        self.library_checked = False
+
+    def check_library(self) -> None:
+        """Which form of the commit the loaded library takes (asked once, inside
+        the retry loop, since Redis may be restarting when a worker starts)."""
+        if not self.library_checked:
+            self.packed = self.keeper.has_touch = TOUCH_FUNCTION in library_functions(self.conn)
+            self.library_checked = True
 
     def _connect(self) -> redis.Redis:
         return redis.Redis.from_url(
@@ -185,6 +192,7 @@ class Worker:
     # -- main loop -----------------------------------------------------------
     def step(self) -> bool:
         """One batch. Returns False when the job is finished."""
+        self.check_library()
         # Look without waiting first: at the end of the job that lets a worker
         # exit at once instead of after a blocking read of block_ms.
         batch = self.next_batch(None)
