@@ -38,6 +38,9 @@ log = logging.getLogger("worker")
 RETRYABLE = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError)
 MAX_OUTAGE_S = 120.0
 MAX_READ = 64  # entries taken by one XREADGROUP at most
+# A batch is committed after this much counting even below batch_bytes, so
+# Redis adds counts while workers still count and the last commits are small.
+COMMIT_EVERY_S = 1.0
 
 
 @dataclass
@@ -118,29 +121,53 @@ class Worker:
     def _items(entries: list) -> list[Item]:
         return [Item(eid, Range.from_fields(f)) for eid, f in entries if f]
 
-    def next_batch(self, block: int | None) -> list[Item]:
-        """Entries up to batch_bytes (and batch_files); blocks only for the first.
+    def take(self, block: int | None, held: list[Item]) -> list[Item]:
+        """About `chunk_bytes` worth of entries (never more than the batch has
+        room for); blocks only for the first read. An id already in `held`
+        is never taken again, so no batch holds one id twice.
 
         Entries come largest first, so after one of `last` bytes about
-        (budget left) / last more fit: read that many at once, never hoarding
-        more than the budget. An id is never put in a batch twice.
+        (budget left) / last more fit: read that many at once. Taking only a
+        chunk's worth before counting it keeps workers from hoarding entries
+        that another worker could be counting.
         """
-        batch: list[Item] = []
+        ids = {i.entry_id for i in held}
+        room = self.settings.batch_files - len(held)
+        budget = min(self.settings.chunk_bytes, self.settings.batch_bytes)
+        got_all: list[Item] = []
         size, want = 0, 1
-        while len(batch) < self.settings.batch_files and size < self.settings.batch_bytes:
-            got = self.steal(1) or self.read_new(want, block)
+        while len(got_all) < room and size < budget:
+            got = [i for i in self.steal(1) or self.read_new(want, block) if i.entry_id not in ids]
             if not got:
                 break
-            ids = {i.entry_id for i in batch}
-            got = [i for i in got if i.entry_id not in ids]
-            batch.extend(got)
+            ids.update(i.entry_id for i in got)
+            got_all.extend(got)
             size += sum(i.size for i in got)
-            block = None  # later reads in the same batch never wait
-            last = max(min(i.size for i in got), 1) if got else 1
-            want = max(1, min(MAX_READ, self.settings.batch_files - len(batch),
-                              (self.settings.batch_bytes - size) // last))
+            block = None  # later reads never wait
+            last = max(min(i.size for i in got), 1)
+            want = max(1, min(MAX_READ, room - len(got_all), (budget - size) // last))
             for _ in got:
                 self.crash.maybe_crash("after_read")
+        return got_all
+
+    def next_batch(self, block: int | None) -> list[Item]:
+        """A counted batch: take entries and count them until batch_bytes (or
+        batch_files) are reached, COMMIT_EVERY_S have passed, or nothing is
+        left to take right now. Commits are sized by work done; the entries
+        waiting for the commit are kept fresh while the rest is counted."""
+        batch = self.take(block, [])
+        self.keeper.hold([i.entry_id for i in batch])
+        started = time.monotonic()
+        pending = batch
+        while pending:
+            for item in pending:
+                self.count(item)
+            if (len(batch) >= self.settings.batch_files or time.monotonic() - started >= COMMIT_EVERY_S
+                    or sum(i.size for i in batch) >= self.settings.batch_bytes):
+                break
+            pending = self.take(None, batch)
+            self.keeper.add([i.entry_id for i in pending])
+            batch = batch + pending
         return batch
 
     # -- counting and committing ---------------------------------------------
@@ -202,9 +229,6 @@ class Worker:
             batch = self.next_batch(self.settings.block_ms)
             if not batch:
                 return True
-        self.keeper.hold([i.entry_id for i in batch])
-        for item in batch:
-            self.count(item)
         self.crash.maybe_crash("before_commit")
         if self.crash.slow > 0:
             self.keeper.excuse()

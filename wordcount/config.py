@@ -61,7 +61,7 @@ class Settings:
     claim_timeout_s: float = 3.0
     block_ms: int = 100
     batch_files: int = 1000
-    batch_bytes: int = 4_000_000
+    batch_bytes: int = 16_000_000
     bgsave_interval_s: float = 2.0
     kill_redis_every_s: float = 0.0
     crash: dict = field(default_factory=dict)  # worker name -> crash point

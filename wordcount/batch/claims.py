@@ -66,6 +66,10 @@ class Keeper:
         """These entries (one batch) are ours until committed."""
         self.ids, self.last, self.excused = list(ids), time.monotonic(), False
 
+    def add(self, ids: list[str]) -> None:
+        """More entries joined the batch."""
+        self.ids.extend(ids)
+
     def excuse(self) -> None:
         """The worker stalled, or Redis went away: losing entries now is expected."""
         self.excused = True

@@ -86,6 +86,14 @@ class Supervisor:
             raise JobFailed(p[b"error"].decode("utf-8", "replace"))
         return int(p.get(b"files", 0)), int(p.get(b"bytes", 0)), int(p.get(b"stolen", 0))
 
+    def fail_on_worker_error(self) -> None:
+        """A worker that stopped on a changed input wrote why just before it
+        exited: fail with that line instead of starting replacements."""
+        try:
+            self.progress()
+        except redis.RedisError:
+            pass
+
     def run(self) -> None:
         bar = Progress()
         t0 = time.monotonic()
@@ -120,6 +128,7 @@ class Supervisor:
                         bar.show(files, self.total_files, f"{self.total_files}/{self.total_files} files done",
                                  force=True)
                         return
+                    self.fail_on_worker_error()
                     self.replace_all()
         finally:
             bar.close()
