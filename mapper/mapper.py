@@ -23,7 +23,7 @@ import time
 import zlib
 from collections import deque
 from operator import methodcaller
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import redis
 
@@ -42,6 +42,12 @@ log = logging.getLogger("mapper")
 START = "0-0"  # cursor before the first entry
 FETCH = 16  # stream entries fetched per XRANGE
 IDLE_WAIT_S = 0.5  # how long to block for a command when there is no work
+# Words per word-count message. Encoding (here) and decoding (in the reducer)
+# one message is a single C call that holds the GIL; small pieces keep each
+# call to milliseconds, so heartbeats flow on both sides. All pieces of a
+# range precede the next checkpoint marker on the channel, so the cut stays
+# consistent.
+MESSAGE_WORDS = 8192
 
 
 def partition(word: str, reducers: int) -> int:
@@ -62,6 +68,17 @@ def split_by_owner(counts: dict[str, int], reducers: int) -> list[dict[str, int]
     for (word, n), k in zip(counts.items(), owners):
         parts[k][word] = n
     return parts
+
+
+def pieces(counts: dict[str, int], size: int) -> Iterator[dict[str, int]]:
+    """`counts` in dicts of at most `size` words (none if it is empty)."""
+    if len(counts) <= size:
+        if counts:
+            yield counts
+        return
+    items = list(counts.items())
+    for i in range(0, len(items), size):
+        yield dict(items[i:i + size])
 
 
 class Outputs:
@@ -170,8 +187,8 @@ class Mapper(StreamWorker):
             self.warnings.add(rng.path)
         parts = split_by_owner(result.counts, self.reducers)
         for k, counts in enumerate(parts):
-            if counts:
-                self.outputs.send(k, m.WordCounts(self.id, self.recovery_id, entry_id, counts))
+            for piece in pieces(counts, MESSAGE_WORDS):
+                self.outputs.send(k, m.WordCounts(self.id, self.recovery_id, entry_id, piece))
 
     # -- commands --------------------------------------------------------------------------
     def on_checkpoint(self, msg: m.Checkpoint) -> None:

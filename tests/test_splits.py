@@ -168,3 +168,13 @@ def test_bulk_partition_agrees_with_partition():
         parts = split_by_owner(counts, reducers)
         assert sum(map(len, parts)) == len(counts)
         assert all(partition(w, reducers) == k for k, part in enumerate(parts) for w in part)
+
+
+def test_word_counts_go_in_bounded_pieces():
+    from mapper.mapper import pieces
+
+    counts = {f"w{i}": i for i in range(1000)}
+    got = list(pieces(counts, 300))
+    assert [len(p) for p in got] == [300, 300, 300, 100]
+    assert {k: v for p in got for k, v in p.items()} == counts
+    assert list(pieces({}, 300)) == [] and list(pieces({"a": 1}, 300)) == [{"a": 1}]

@@ -67,7 +67,7 @@ class Settings:
     crash: dict = field(default_factory=dict)  # worker name -> crash point
     slow_s: float = 5.0
     split_bytes: int = 16 << 20  # both labs: a larger file becomes ranges of about this size
-    chunk_bytes: int = 1 << 20  # both labs: a range is read and counted this much at a time
+    chunk_bytes: int = 1 << 18  # both labs: a range is read and counted this much at a time
     max_replacements: int = 8
     top: int = 10
     log_level: str = "WARNING"
