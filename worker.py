@@ -1,14 +1,17 @@
 """Lab 1 worker: a stateless process that counts files named in a Redis stream.
 
 Loop: steal an entry left pending too long by someone else (XAUTOCLAIM) or
-read a new one (XREADGROUP), count its file, and commit the counts together
-with the XACK in one atomic FCALL. Several entries may be committed in one
-call; an entry whose XACK would return 0 is dropped, never counted twice.
-The worker exits only when every entry has been delivered and acknowledged.
+read new ones (XREADGROUP), count each entry's byte range chunk by chunk
+(keeping the batch's entries fresh meanwhile, wordcount/batch/claims.py), and
+commit the counts together with the XACKs in one atomic FCALL. Entries are
+batched by bytes (batch_bytes); an entry whose XACK would return 0 is dropped,
+never counted twice. A file that changed since the job began stops the job
+with one clear line (progress field `error`). The worker exits only when every
+entry has been delivered and acknowledged.
 
 Started by client.py as
     python worker.py --name w0 --job JOB --settings RUN/settings.json
-with the server in $WC_REDIS_URL and the client's pid in $WC_CLIENT_PID.
+with the server in $WC_REDIS_URL.
 """
 from __future__ import annotations
 
@@ -23,26 +26,40 @@ from typing import Sequence
 
 import redis
 
-from wordcount import trace
+from wordcount import procs, trace
+from wordcount.batch.claims import TOUCH_FUNCTION, Keeper, library_functions
+from wordcount.batch.commits import commit_args
 from wordcount.config import load_settings
+from wordcount.faults.points import SLOW
 from wordcount.faults.process import ProcessFaults
-from wordcount.keys import COMMIT_FUNCTION, WARNING_SEP, JobKeys
-from wordcount.tokenize import count_bytes
+from wordcount.keys import COMMIT_FUNCTION, JobKeys
+from wordcount.splits import FILE_CHANGED_EXIT, FileChanged, Range, count_range
 
 log = logging.getLogger("worker")
 RETRYABLE = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError)
 MAX_OUTAGE_S = 120.0
+MAX_READ = 64  # entries taken by one XREADGROUP at most
+# A batch is committed after this much counting even below batch_bytes, so
+# Redis adds counts while workers still count and the last commits are small.
+COMMIT_EVERY_S = 1.0
 
 
 @dataclass
 class Item:
-    """One stream entry and, once counted, its file's counts."""
+    """One stream entry (a byte range of a file) and, once counted, its counts."""
 
     entry_id: str
-    path: str
-    size: int
+    rng: Range = field(repr=False)
     counts: Counter | None = None
     warnings: list[str] = field(default_factory=list)  # for the summary: not UTF-8, odd CSV rows
+
+    @property
+    def path(self) -> str:
+        return self.rng.path
+
+    @property
+    def size(self) -> int:
+        return self.rng.size
 
 
 class Worker:
@@ -54,12 +71,22 @@ class Worker:
         self.consumer = f"{name}-{os.getpid()}"
         self.crash = ProcessFaults.for_batch(name, self.settings.batch.crash.get(name), self.settings.batch.slow_s)
         self.spec = self.settings.tokenizer_spec()
-        self.url = url
         # the client (named by it: we may start after it is gone); once it is gone nobody reads our counts
         self.parent = int(os.environ.get("WC_CLIENT_PID") or os.getppid())
+        self.url = url
         self.conn = self._connect()
         self.claim_cursor = "0-0"
         self.last_id: str | None = None
+        self.packed = False  # a library with wc_touch also parses packed counts
+        self.keeper = Keeper(lambda: self.conn, self.keys, self.consumer, self.settings.batch.claim_timeout_s, False)
+        self.library_checked = False
+
+    def check_library(self) -> None:
+        """Which form of the commit the loaded library takes (asked once, inside
+        the retry loop, since Redis may be restarting when a worker starts)."""
+        if not self.library_checked:
+            self.packed = self.keeper.has_touch = TOUCH_FUNCTION in library_functions(self.conn)
+            self.library_checked = True
 
     def _connect(self) -> redis.Redis:
         return redis.Redis.from_url(
@@ -95,46 +122,80 @@ class Worker:
 
     @staticmethod
     def _items(entries: list) -> list[Item]:
-        return [Item(eid, f["path"], int(f["size"])) for eid, f in entries if f]
+        return [Item(eid, Range.from_fields(f)) for eid, f in entries if f]
 
-    def next_batch(self) -> list[Item]:
-        """Up to batch_files entries / batch_bytes bytes; blocks only for the first."""
-        batch: list[Item] = []
-        size = 0
-        block: int | None = self.settings.batch.block_ms
-        while len(batch) < self.settings.batch.batch_files and size < self.settings.batch.batch_bytes:
-            got = self.steal(1) or self.read_new(1, block)
+    def take(self, block: int | None, held: list[Item]) -> list[Item]:
+        """About `chunk_bytes` worth of entries (never more than the batch has
+        room for); blocks only for the first read. An id already in `held`
+        is never taken again, so no batch holds one id twice.
+
+        Entries come largest first, so after one of `last` bytes about
+        (budget left) / last more fit: read that many at once. Taking only a
+        chunk's worth before counting it keeps workers from hoarding entries
+        that another worker could be counting.
+        """
+        ids = {i.entry_id for i in held}
+        room = self.settings.batch.batch_files - len(held)
+        budget = min(self.settings.chunk_bytes, self.settings.batch.batch_bytes)
+        got_all: list[Item] = []
+        size, want = 0, 1
+        while len(got_all) < room and size < budget:
+            got = [i for i in self.steal(1) or self.read_new(want, block) if i.entry_id not in ids]
             if not got:
                 break
-            batch.extend(got)
+            ids.update(i.entry_id for i in got)
+            got_all.extend(got)
             size += sum(i.size for i in got)
-            block = None  # later reads in the same batch never wait
-            self.crash.at("after_read")
+            block = None  # later reads never wait
+            last = max(min(i.size for i in got), 1)
+            want = max(1, min(MAX_READ, room - len(got_all), (budget - size) // last))
+            for _ in got:
+                self.fault("after_read")
+        return got_all
+
+    def next_batch(self, block: int | None) -> list[Item]:
+        """A counted batch: take entries and count them until batch_bytes (or
+        batch_files) are reached, COMMIT_EVERY_S have passed, or nothing is
+        left to take right now. Commits are sized by work done; the entries
+        waiting for the commit are kept fresh while the rest is counted."""
+        batch = self.take(block, [])
+        self.keeper.hold([i.entry_id for i in batch])
+        started = time.monotonic()
+        pending = batch
+        while pending:
+            for item in pending:
+                self.count(item)
+            if (len(batch) >= self.settings.batch.batch_files or time.monotonic() - started >= COMMIT_EVERY_S
+                    or sum(i.size for i in batch) >= self.settings.batch.batch_bytes):
+                break
+            pending = self.take(None, batch)
+            self.keeper.add([i.entry_id for i in pending])
+            batch = batch + pending
         return batch
 
     # -- counting and committing ---------------------------------------------
     def count(self, item: Item) -> None:
-        with open(item.path, "rb") as fh:
-            data = fh.read()
-        if self.crash.due("mid_count"):  # the fault strikes halfway through the file
-            half = count_bytes(data[: len(data) // 2], item.path.lower().endswith(".csv"), self.spec)
-            log.info("counted half of %s (%d words) before %s", item.path, sum(half.counts.values()),
-                     self.crash.doing)
-            self.crash.fire()
-        result = count_bytes(data, item.path.lower().endswith(".csv"), self.spec, item.path)
+        """Count one range in chunks; after each, keep the batch's entries fresh."""
+        dying = self.crash.due("mid_count")
+        done = 0
+
+        def on_chunk(n: int) -> None:
+            nonlocal done
+            done += n
+            if dying and 2 * done >= item.size:
+                log.info("counted half of %s (%d of %d bytes) before %s", item.path, done, item.size,
+                         self.crash.doing)
+                self.crash.fire()
+            self.keeper.maybe_refresh()
+
+        result = count_range(item.rng, self.spec, self.settings.chunk_bytes, on_chunk)
         item.counts, item.warnings = result.counts, result.warnings(item.path)
 
     def commit(self, batch: list[Item]) -> int:
         """Commit `batch`; entries no longer pending are dropped. Returns files applied."""
         # BEGIN SOLUTION: FCALL wc_commit with the batch's ids and merged counts; retry without ids it says are gone
         while batch:
-            merged: Counter = Counter()
-            args: list = [self.keys.group, len(batch)]
-            for item in batch:
-                merged.update(item.counts or {})
-                args += [item.entry_id, item.size, WARNING_SEP.join(item.warnings)]
-            for word, n in merged.items():
-                args += [word, n]
+            args = commit_args(self.keys.group, batch, self.packed)
             keys = [self.keys.files, self.keys.counts, self.keys.progress, self.keys.warnings]
             gone = set(self.conn.fcall(COMMIT_FUNCTION, len(keys), *keys, *args))
             if not gone:
@@ -160,17 +221,32 @@ class Worker:
         # END SOLUTION
 
     # -- main loop -----------------------------------------------------------
+    def fault(self, point: str) -> None:
+        """The crash point `point`: act if this is the configured point and arrival. A
+        worker about to stall on purpose excuses itself first, so that losing its
+        entries meanwhile is not counted as robbing a live worker."""
+        if self.crash.due(point):
+            if self.crash.spec is not None and self.crash.spec.action == SLOW:
+                self.keeper.excuse()
+            self.crash.fire()
+
     def step(self) -> bool:
         """One batch. Returns False when the job is finished."""
-        batch = self.next_batch()
+        self.check_library()
+        # Look without waiting first: at the end of the job that lets a worker
+        # exit at once instead of after a blocking read of block_ms.
+        batch = self.next_batch(None)
         if not batch:
-            return not self.job_done()
-        for item in batch:
-            self.count(item)
-        self.crash.at("before_commit")
+            if self.job_done():
+                return False
+            batch = self.next_batch(self.settings.batch.block_ms)
+            if not batch:
+                return True
+        self.fault("before_commit")
         applied = self.commit(batch)
+        self.keeper.hold([])
         log.info("%s committed %d of %d files", self.consumer, applied, len(batch))
-        self.crash.at("after_commit")
+        self.fault("after_commit")
         return True
 
     def run(self) -> int:
@@ -184,7 +260,12 @@ class Worker:
                     log.info("%s: job finished, exiting", self.consumer)
                     return 0
                 outage_started, delay = None, 0.05
+            except FileChanged as exc:
+                log.error("%s", exc)
+                self.conn.hsetnx(self.keys.progress, "error", str(exc))
+                return FILE_CHANGED_EXIT
             except RETRYABLE as exc:
+                self.keeper.excuse()
                 if os.getppid() != self.parent:
                     log.error("Redis unreachable (%s) and the client (pid %d) is gone; exiting",
                               exc.__class__.__name__, self.parent)
@@ -217,4 +298,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    procs.exit_now(main())

@@ -16,9 +16,10 @@ from collections import Counter
 
 from wordcount import parts, procs, trace
 from wordcount.config import Settings
-from wordcount.errors import JobFailed
+from wordcount.errors import JobFailed, UserError
 from wordcount.faults.process import CRASH_EXIT
 from wordcount.ids import WorkerId
+from wordcount.splits import FILE_CHANGED_EXIT, change_reported
 from wordcount.stream.spec import JobSpec
 
 log = logging.getLogger("coordinator")
@@ -68,6 +69,9 @@ class Supervisor:
         """Kill (if running) and reap the current process, start `incarnation`;
         returns why the old one went ("killed", "crash", "hung" or "exit N")."""
         cause = self._reap(wid)
+        if cause == f"exit {FILE_CHANGED_EXIT}":  # restarting cannot help: the input changed
+            log_path = os.path.join(self.spec.run_path, "logs", f"{wid}.{self.incarnation[wid]}.log")
+            raise UserError(change_reported(log_path))
         if cause not in ("killed", "crash"):  # injected kills and crash points are free; hangs count
             self.unexpected[wid] += 1
             limit = self.settings.stream.max_restarts_per_worker

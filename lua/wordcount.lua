@@ -6,24 +6,104 @@ a function to completion before serving any other command, and a BGSAVE
 snapshot therefore contains either all of a commit or none of it.
 
 FCALL wc_commit 4 <stream> <counts> <progress> <warnings>
-      <group> <n> (<entry id> <bytes> <warn path or ''>) x n (<word> <count>)...
+      <group> <n> (<entry id> <bytes> <warn path or ''>) x n <counts...>
 
+<counts...> is either (<word> <count>)... (the course format) or one packed
+argument "word\tcount\n..." (what the reference worker sends: one argument
+instead of two per word, parsed here). Words never contain ASCII whitespace.
+
+* Everything is checked before the first write, because Redis does not roll
+  back a function that fails part-way: n and every <bytes> are integers, no
+  entry id occurs twice, every count is an integer of at most 18 digits and
+  every word non-empty.
+  A malformed call is an error reply and changes nothing.
 * Every entry id must still be pending in <group>. If any is not (another
   worker stole it and already committed, or a Redis rollback forgot it), the
   call changes nothing and returns the ids that are gone; the caller then
   commits the remaining entries with their own counts.
-* Otherwise it XACKs each id (each XACK must return 1), adds every word count
-  to the hash <counts>, adds the files and bytes to <progress>, records files
-  that needed UTF-8 replacement in the set <warnings>, and returns an empty
-  array.
+* Otherwise it XACKs each id, adds every word count to the hash <counts>, adds
+  the entries and bytes to <progress> (`files`, `bytes`), records files that
+  needed UTF-8 replacement in the set <warnings>, and returns an empty array.
+
+FCALL wc_touch 1 <stream> <group> <consumer> <entry id>...
+
+Resets the idle time (XCLAIM ... JUSTID) of each entry that is still pending
+to <consumer>, so XAUTOCLAIM steals only from workers that stopped making
+progress; never takes an entry that another consumer holds. Returns two
+arrays: the ids another consumer holds now (stolen), and the ids no longer
+pending at all (acknowledged by someone, or rolled back).
 ]]
+
+local function fail(msg)
+  return redis.error_reply('wc_commit: ' .. msg)
+end
+
+local INT = '^%-?%d+$'
+
+-- The counts of the call as a list {word, count, word, count...}, or nil and why.
+-- A count HINCRBY takes for sure: an integer of at most 18 digits (int64).
+local function bad_count(count)
+  local digits = string.match(count, '^%-?(%d+)$')
+  return not digits or #digits > 18
+end
+
+-- The counts of the call as a list {word, count, word, count...}, or nil and why.
+local function parse_counts(args, first)
+  local out = {}
+  if #args == first then
+    -- gmatch skips what does not match; the matches tile the whole blob
+    -- exactly when their lengths add up to its length.
+    local blob, covered = args[first], 0
+    for word, count in string.gmatch(args[first], '([^\t\n]+)\t(%-?%d+)\n') do
+      if bad_count(count) then
+        return nil, 'count out of range: ' .. count
+      end
+      out[#out + 1] = word
+      out[#out + 1] = count
+      covered = covered + #word + #count + 2
+    end
+    if covered ~= #blob then
+      return nil, 'malformed packed counts'
+    end
+    return out
+  end
+  if (#args - first + 1) % 2 ~= 0 then
+    return nil, 'odd number of word/count arguments'
+  end
+  for j = first, #args, 2 do
+    if args[j] == '' or bad_count(args[j + 1]) then
+      return nil, 'malformed word/count pair at argument ' .. j
+    end
+    out[#out + 1] = args[j]
+    out[#out + 1] = args[j + 1]
+  end
+  return out
+end
 
 local function commit(keys, args)
   local stream, counts, progress, warnings = keys[1], keys[2], keys[3], keys[4]
   local group = args[1]
+  -- BEGIN SOLUTION: validate everything, return the ids no longer pending (and change nothing), else XACK each, add the counts and progress, return {}
+  if not args[2] or not string.find(args[2], '^%d+$') or #args < 2 + 3 * tonumber(args[2]) then
+    return fail('bad entry count')
+  end
   local n = tonumber(args[2])
-  -- BEGIN SOLUTION: return the ids no longer pending (and change nothing), else XACK each, add the counts and progress, return {}
-  local gone = {}
+  local seen, gone, bytes = {}, {}, 0
+  for i = 0, n - 1 do
+    local id, size = args[3 + 3 * i], args[4 + 3 * i]
+    if seen[id] then
+      return fail('entry ' .. id .. ' twice in one call')
+    end
+    seen[id] = true
+    if not string.find(size, INT) then
+      return fail('bad byte count for entry ' .. id)
+    end
+    bytes = bytes + tonumber(size)
+  end
+  local words, why = parse_counts(args, 3 + 3 * n)
+  if not words then
+    return fail(why)
+  end
   for i = 0, n - 1 do
     local id = args[3 + 3 * i]
     if #redis.call('XPENDING', stream, group, id, id, 1) == 0 then
@@ -33,20 +113,16 @@ local function commit(keys, args)
   if #gone > 0 then
     return gone
   end
-  local bytes = 0
+  -- Checked: from here on nothing can fail, so the call is all or nothing.
   for i = 0, n - 1 do
-    local id = args[3 + 3 * i]
-    if redis.call('XACK', stream, group, id) ~= 1 then
-      return redis.error_reply('wc_commit: XACK of pending entry ' .. id .. ' returned 0')
-    end
-    bytes = bytes + tonumber(args[4 + 3 * i])
+    redis.call('XACK', stream, group, args[3 + 3 * i])
     local warn = args[5 + 3 * i]
     if warn ~= '' then
       redis.call('SADD', warnings, warn)
     end
   end
-  for j = 3 + 3 * n, #args, 2 do
-    redis.call('HINCRBY', counts, args[j], args[j + 1])
+  for j = 1, #words, 2 do
+    redis.call('HINCRBY', counts, words[j], words[j + 1])
   end
   redis.call('HINCRBY', progress, 'files', n)
   redis.call('HINCRBY', progress, 'bytes', bytes)
@@ -54,4 +130,21 @@ local function commit(keys, args)
   -- END SOLUTION
 end
 
+local function touch(keys, args)
+  local stream, group, me = keys[1], args[1], args[2]
+  local taken, gone = {}, {}
+  for j = 3, #args do
+    local p = redis.call('XPENDING', stream, group, args[j], args[j], 1)
+    if #p == 0 then
+      gone[#gone + 1] = args[j]
+    elseif p[1][2] == me then
+      redis.call('XCLAIM', stream, group, me, 0, args[j], 'JUSTID')
+    else
+      taken[#taken + 1] = args[j]
+    end
+  end
+  return {taken, gone}
+end
+
 redis.register_function('wc_commit', commit)
+redis.register_function('wc_touch', touch)

@@ -1,6 +1,5 @@
 """`python -m mapper --id mapper-0 ...`: run one mapper process."""
-import sys
-
 from mapper.mapper import main
+from wordcount.procs import exit_now
 
-sys.exit(main())
+exit_now(main())  # no interpreter teardown: the coordinator waits for our exit

@@ -1,6 +1,7 @@
-"""A mapper of the streaming job: counts the files named in its Redis stream and
-sends each reducer its share of every file's counts over a persistent TCP
-connection.
+"""A mapper of the streaming job: counts the byte ranges of files named in its
+Redis stream (chunk by chunk, wordcount/splits.py, so memory stays bounded
+and the heartbeat thread gets the GIL between chunks) and sends each reducer
+its share of every range's counts over a persistent TCP connection.
 
 Threads: the heartbeat thread and the coordinator listener (see
 wordcount/stream/worker.py) only queue commands; the main thread is the
@@ -21,7 +22,8 @@ import socket
 import time
 import zlib
 from collections import deque
-from typing import Sequence
+from operator import methodcaller
+from typing import Iterator, Sequence
 
 import redis
 
@@ -36,17 +38,49 @@ from wordcount.stream.worker import (
     parse_address,
     run_worker,
 )
-from wordcount.tokenize import count_file
+from wordcount.splits import FILE_CHANGED_EXIT, FileChanged, Range, count_range
 
 log = logging.getLogger("mapper")
 START = "0-0"  # cursor before the first entry
 FETCH = 16  # stream entries fetched per XRANGE
 IDLE_WAIT_S = 0.5  # how long to block for a command when there is no work
+# Words per word-count message. Encoding (here) and decoding (in the reducer)
+# one message is a single C call that holds the GIL; small pieces keep each
+# call to milliseconds, so heartbeats flow on both sides. All pieces of a
+# range precede the next checkpoint marker on the channel, so the cut stays
+# consistent.
+MESSAGE_WORDS = 8192
 
 
 def partition(word: str, reducers: int) -> int:
     """The reducer that owns `word`: the same in every process and run (unlike hash())."""
     return zlib.crc32(word.encode("utf-8", "surrogatepass")) % reducers
+
+
+_UTF8 = methodcaller("encode", "utf-8", "surrogatepass")
+
+
+def split_by_owner(counts: dict[str, int], reducers: int) -> list[dict[str, int]]:
+    """`counts` cut into one dict per reducer by `partition`, hashing in bulk
+    (map over C functions) rather than one Python call per word."""
+    if reducers == 1:
+        return [dict(counts)]
+    parts: list[dict[str, int]] = [{} for _ in range(reducers)]
+    owners = [h % reducers for h in map(zlib.crc32, map(_UTF8, counts))]
+    for (word, n), k in zip(counts.items(), owners):
+        parts[k][word] = n
+    return parts
+
+
+def pieces(counts: dict[str, int], size: int) -> Iterator[dict[str, int]]:
+    """`counts` in dicts of at most `size` words (none if it is empty)."""
+    if len(counts) <= size:
+        if counts:
+            yield counts
+        return
+    items = list(counts.items())
+    for i in range(0, len(items), size):
+        yield dict(items[i:i + size])
 
 
 class Outputs:
@@ -113,7 +147,6 @@ class Mapper(StreamWorker):
         self.reducers = len(self.outputs.addresses)
         self.spec = self.settings.tokenizer_spec()
         self.throttle_s: float = args.throttle
-        self.owner: dict[str, int] = {}  # partition cache
         self.cursor = START
         self.position = 0
         self.warnings: set[str] = set()
@@ -133,7 +166,11 @@ class Mapper(StreamWorker):
             if cmd is not None:
                 self.handle_control(cmd)
             elif not idle and time.monotonic() >= self.next_file_at:
-                self.process_next()
+                try:
+                    self.process_next()
+                except FileChanged as exc:
+                    log.error("%s", exc)
+                    return FILE_CHANGED_EXIT
         self.outputs.reset()
         return 0
 
@@ -148,7 +185,7 @@ class Mapper(StreamWorker):
             log.info("stream exhausted after %d entries", self.position)
             return
         entry_id, fields = self.buffer.popleft()
-        self.send_counts(entry_id, fields["path"])
+        self.send_counts(entry_id, Range.from_fields(fields))
         if self.outputs.broken:
             return  # not delivered: the coming recovery rewinds us anyway
         self.cursor, self.position = entry_id, self.position + 1
@@ -159,23 +196,14 @@ class Mapper(StreamWorker):
         self.next_file_at = time.monotonic() + self.throttle_s
         self.crash.at("after_first_file")
 
-    def send_counts(self, entry_id: str, path: str) -> None:
-        """One word-count message per reducer that owns any of this file's words."""
-        result = count_file(path, self.spec)
-        self.warnings.update(result.warnings(path))
-        parts: list[dict[str, int]] = [{} for _ in range(self.reducers)]
-        if self.reducers == 1:
-            parts[0] = dict(result.counts)
-        else:
-            owner, n = self.owner, self.reducers
-            for word, count in result.counts.items():
-                k = owner.get(word)
-                if k is None:
-                    k = owner[word] = partition(word, n)
-                parts[k][word] = count
+    def send_counts(self, entry_id: str, rng: Range) -> None:
+        """One word-count message per reducer that owns any of this range's words."""
+        result = count_range(rng, self.spec, self.settings.chunk_bytes)
+        self.warnings.update(result.warnings(rng.path))
+        parts = split_by_owner(result.counts, self.reducers)
         for k, counts in enumerate(parts):
-            if counts:
-                self.outputs.send(k, m.WordCounts(self.id, self.recovery_id, entry_id, counts))
+            for piece in pieces(counts, MESSAGE_WORDS):
+                self.outputs.send(k, m.WordCounts(self.id, self.recovery_id, entry_id, piece))
 
     # -- commands --------------------------------------------------------------------------
     def on_checkpoint(self, msg: m.Checkpoint) -> None:

@@ -1,6 +1,5 @@
 """`python -m reducer --id reducer-0 ...`: run one reducer process."""
-import sys
-
 from reducer.reducer import main
+from wordcount.procs import exit_now
 
-sys.exit(main())
+exit_now(main())  # no interpreter teardown: the coordinator waits for our exit

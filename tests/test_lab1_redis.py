@@ -124,12 +124,18 @@ def _commit(conn, keys: JobKeys, entries: list[tuple[str, str]], words: dict[str
     return conn.fcall(COMMIT_FUNCTION, 4, keys.files, keys.counts, keys.progress, keys.warnings, *args)
 
 
+def _delivered(conn, keys: JobKeys, n: int) -> list[str]:
+    """`n` entries, all delivered to consumer a-1."""
+    ids = [conn.xadd(keys.files, {"path": f"/f{i}", "size": 10}) for i in range(n)]
+    conn.xgroup_create(keys.files, keys.group, id="0")
+    conn.xreadgroup(keys.group, "a-1", {keys.files: ">"}, count=n)
+    return ids
+
+
 def test_commit_function_applies_each_entry_exactly_once(redis_server):
     conn = _conn(redis_server)
     keys = JobKeys("unit1")
-    ids = [conn.xadd(keys.files, {"path": f"/f{i}", "size": 10}) for i in range(3)]
-    conn.xgroup_create(keys.files, keys.group, id="0")
-    conn.xreadgroup(keys.group, "a-1", {keys.files: ">"}, count=3)
+    ids = _delivered(conn, keys, 3)
 
     assert _commit(conn, keys, [(ids[0], "")], {"x": 2, "café": 1}) == []
     assert conn.hgetall(keys.counts) == {"x": "2", "café": "1"}
@@ -146,6 +152,57 @@ def test_commit_function_applies_each_entry_exactly_once(redis_server):
     assert conn.hgetall(keys.counts) == {"x": "2", "café": "1", "y": "1"}
     assert conn.smembers(keys.warnings) == {"/f1"}
     assert conn.hgetall(keys.progress) == {"files": "2", "bytes": "20"}
+
+
+def _snapshot(conn, keys: JobKeys) -> tuple:
+    """Everything a commit may write: counts, progress, warnings, the PEL."""
+    pel = conn.xpending_range(keys.files, keys.group, "-", "+", 100)
+    return (conn.hgetall(keys.counts), conn.hgetall(keys.progress), conn.smembers(keys.warnings),
+            [(p["message_id"], p["consumer"]) for p in pel])
+
+
+def test_commit_function_checks_everything_before_its_first_write(redis_server):
+    """Redis does not roll back a function that errors part-way, so a bad call
+    (one id twice, malformed counts) must be refused before any XACK."""
+    conn = _conn(redis_server)
+    keys = JobKeys("unit3")
+    ids = _delivered(conn, keys, 2)
+    before = _snapshot(conn, keys)
+    bad_calls = [
+        ([(ids[0], ""), (ids[0], "")], ["x", 1]),          # the same id twice
+        ([(ids[0], ""), (ids[1], "")], ["x", "one"]),      # a count that is not an integer
+        ([(ids[0], "")], ["x", 1, "y"]),                   # a word without a count
+        ([(ids[0], "")], ["", 1]),                         # an empty word
+        ([(ids[1], "")], ["x\t1\ny\tzz\n"]),             # malformed packed counts
+        ([(ids[1], "")], ["x\t1"]),                        # packed counts without the last newline
+        ([(ids[1], "")], ["x\t1\n\ty\t2\n"]),              # packed counts with a stray byte
+        ([(ids[1], "")], ["x\t" + "9" * 19 + "\n"]),         # a count HINCRBY would refuse
+    ]
+    for entries, words in bad_calls:
+        args: list = [keys.group, len(entries)]
+        for eid, warn in entries:
+            args += [eid, 10, warn]
+        with pytest.raises(redis.ResponseError, match="wc_commit"):
+            conn.fcall(COMMIT_FUNCTION, 4, keys.files, keys.counts, keys.progress, keys.warnings, *args, *words)
+        assert _snapshot(conn, keys) == before, (entries, words)
+    # the packed form, well formed: applied once, like pairs
+    args = [keys.group, 2, ids[0], 10, "", ids[1], 10, "/f1", "x\t2\ncafé\t1\n"]
+    assert conn.fcall(COMMIT_FUNCTION, 4, keys.files, keys.counts, keys.progress, keys.warnings, *args) == []
+    assert conn.hgetall(keys.counts) == {"x": "2", "café": "1"}
+    assert conn.xpending(keys.files, keys.group)["pending"] == 0
+
+
+def test_touch_refreshes_only_the_callers_own_entries(redis_server):
+    conn = _conn(redis_server)
+    keys = JobKeys("unit4")
+    ids = _delivered(conn, keys, 3)
+    conn.xclaim(keys.files, keys.group, "a-1", 0, [ids[0]], idle=60_000, justid=True)  # as if idle for a minute
+    conn.xclaim(keys.files, keys.group, "b-2", 0, [ids[1]])  # stolen from a-1
+    conn.xack(keys.files, keys.group, ids[2])  # committed
+    assert conn.fcall("wc_touch", 1, keys.files, keys.group, "a-1", *ids) == [[ids[1]], [ids[2]]]
+    pel = {p["message_id"]: p for p in conn.xpending_range(keys.files, keys.group, "-", "+", 10)}
+    assert pel[ids[0]]["consumer"] == "a-1" and pel[ids[0]]["time_since_delivered"] < 30_000
+    assert pel[ids[1]]["consumer"] == "b-2" and pel[ids[0]]["times_delivered"] == 1
 
 
 def test_done_means_delivered_and_acknowledged(redis_server, tmp_path):

@@ -69,8 +69,8 @@ class BatchSettings:
     workers: int = 4
     claim_timeout_s: float = 3.0
     block_ms: int = 100
-    batch_files: int = 16
-    batch_bytes: int = 8_000_000
+    batch_files: int = 1000
+    batch_bytes: int = 16_000_000
     bgsave_interval_s: float = 2.0
     kill_redis_every_s: float = 0.0
     crash: dict = field(default_factory=dict)  # worker name -> POINT[@K][=ACTION] (wordcount/faults/spec.py)
@@ -93,6 +93,8 @@ class Settings:
     redis_backend: str = "local"  # "docker": the private server runs in a container
     docker_image: str = DEFAULT_IMAGE
     run_dir: str = ".wc-run"
+    split_bytes: int = 16 << 20  # both labs: a larger file becomes ranges of about this size
+    chunk_bytes: int = 1 << 18  # both labs: a range is read and counted this much at a time
     top: int = 10
     log_level: str = "WARNING"
     parts: dict = field(default_factory=dict)  # part name -> path of a swapped-in implementation
@@ -124,6 +126,8 @@ _CHECKS: dict[str, tuple[Any, str]] = {
     "slow_s": (_non_negative, "a number >= 0"),
     "max_replacement_workers": (_non_negative, "an integer >= 0"),
     "max_restarts_per_worker": (_non_negative, "an integer >= 0"),
+    "split_bytes": (_at_least_one, "an integer >= 1"),
+    "chunk_bytes": (_at_least_one, "an integer >= 1"),
     "top": (_non_negative, "an integer >= 0"),
     "redis_backend": (lambda v: v in REDIS_BACKENDS, " or ".join(map(repr, REDIS_BACKENDS))),
     "docker_image": (bool, "an image name such as redis:7.4"),

@@ -34,15 +34,36 @@ def csv_texts(text: str, column: str, name: str = "<csv>", warnings: list[str] |
     header = next(reader, None)
     if header is None:
         return []
+    idx = _text_index(header, column, name)
+    if warnings is None:
+        return (row[idx] for row in reader if len(row) > idx)
+    return _checked_cells(reader, text, idx, len(header), column, name, warnings)
+
+
+def csv_lines(text: str) -> io.StringIO:
+    """`text` as the lines a csv reader wants (newlines kept as they are)."""
+    return io.StringIO(text.replace("\0", ""), newline="")
+
+
+def csv_column_cells(lines: Iterable[str], column: str, name: str = "<csv>") -> Iterable[str]:
+    """The `column` cell of every data row, over lines that arrive chunk by chunk:
+    how a CSV file too large to read whole is counted (wordcount/splits.py). The
+    same cells as csv_texts, without the odd-row warnings (those need the whole text)."""
+    reader = csv.reader(lines)
+    header = next(reader, None)
+    if header is None:
+        return []
+    idx = _text_index(header, column, name)
+    return (row[idx] for row in reader if len(row) > idx)
+
+
+def _text_index(header: list[str], column: str, name: str) -> int:
     try:
-        idx = header.index(column)
+        return header.index(column)
     except ValueError:
         raise UserError(
             f"{name}: CSV has no {column!r} column (set csv_text_column in config)"
         ) from None
-    if warnings is None:
-        return (row[idx] for row in reader if len(row) > idx)
-    return _checked_cells(reader, text, idx, len(header), column, name, warnings)
 
 
 def _checked_cells(reader, text: str, idx: int, width: int, column: str, name: str,

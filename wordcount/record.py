@@ -45,6 +45,7 @@ class RunRecord:
     # Lab 1 (batch); None in a stream record.
     workers: int | None = None
     stolen: int | None = None
+    stolen_live: int | None = None  # of those, entries taken from a worker that was making progress (0)
     redis_restarts: int | None = None
     replacements: int | None = None
     # Lab 2 (stream); None in a batch record.

@@ -8,9 +8,20 @@ from wordcount.atomic import atomic_write, usual_mode
 from wordcount.tokenize import TokenizerSpec, count_file
 
 
+def sorted_words(table: Mapping[str, int]) -> list[str]:
+    """Count descending, then word ascending by code point.
+
+    Two C-keyed sorts (the second is stable) instead of one with a tuple key:
+    several times faster on a table of a few hundred thousand words.
+    """
+    words = sorted(table)
+    words.sort(key=table.__getitem__, reverse=True)
+    return words
+
+
 def sorted_items(table: Mapping[str, int]) -> list[tuple[str, int]]:
     """Count descending, then word ascending by code point."""
-    return sorted(table.items(), key=lambda kv: (-kv[1], kv[0]))
+    return [(w, table[w]) for w in sorted_words(table)]
 
 
 def write_table(table: Mapping[str, int], path: str) -> None:
@@ -19,8 +30,9 @@ def write_table(table: Mapping[str, int], path: str) -> None:
     The words are written exactly as counted (whatever bytes they hold); the
     file gets the mode any file the user creates gets (umask), not mkstemp's 0600.
     """
-    text = "".join(f"{word}\t{count}\n" for word, count in sorted_items(table))
-    atomic_write(path, text.encode("utf-8"), mode=usual_mode(path))
+    words = sorted_words(table)
+    text = "\n".join(map("\t".join, zip(words, map(str, map(table.__getitem__, words)))))
+    atomic_write(path, (text + "\n" if words else "").encode("utf-8"), mode=usual_mode(path))
 
 
 def read_table(path: str) -> dict[str, int]:

@@ -11,30 +11,43 @@ import myrds
 from wordcount import trace
 from wordcount.inputs import InputFile
 from wordcount.keys import WARNING_SEP, JobKeys
+from wordcount.splits import split_inputs
 
 log = logging.getLogger("client")
 KEEP_KEYS_S = 600  # a finished job's keys on an external Redis expire after this
 
 
-def enqueue(conn: redis.Redis, keys: JobKeys, inputs: list[InputFile]) -> None:
-    """One entry per file, the consumer group, and the job's meta, then a snapshot.
+def enqueue(conn: redis.Redis, keys: JobKeys, inputs: list[InputFile], split_bytes: int | None = None,
+            private: bool = False) -> int:
+    """One entry per byte range (wordcount/splits.py; with no `split_bytes`, one
+    old-style `path`/`size` entry per file), the consumer group, and the job's
+    meta, then a snapshot. Returns the number of entries.
 
     The snapshot comes before any worker starts, so a Redis restart can never
-    roll back to a state without the stream.
+    roll back to a state without the stream. On a `private` server (ours,
+    holding only this job) it is a synchronous SAVE: no fork and no polling
+    for the child, a few milliseconds instead of ~0.1 s, and nothing else is
+    waiting for the server yet. A shared server gets a BGSAVE.
     """
+    entries = ([r.fields() for r in split_inputs(inputs, split_bytes)] if split_bytes
+               else [{"path": f.path, "size": f.size} for f in inputs])
     pipe = conn.pipeline(transaction=True)
-    for f in inputs:
-        pipe.xadd(keys.files, {"path": f.path, "size": f.size})
+    for fields in entries:
+        pipe.xadd(keys.files, fields)
     ids = pipe.execute()
     conn.xgroup_create(keys.files, keys.group, id="0")
     last = ids[-1].decode() if isinstance(ids[-1], bytes) else ids[-1]
-    conn.hset(keys.meta, mapping={"total": len(inputs), "last_id": last})
-    trace.event(trace.ENQUEUED, files=len(inputs))
+    conn.hset(keys.meta, mapping={"total": len(entries), "last_id": last})
+    trace.event(trace.ENQUEUED, files=len(entries))
     try:
-        myrds.snapshot(conn)
+        if private:
+            conn.save()
+        else:
+            myrds.snapshot(conn)
         trace.event(trace.SNAPSHOT, target="redis")
     except redis.RedisError as exc:
         log.warning("initial BGSAVE failed (%s); a Redis crash would lose the job", exc)
+    return len(entries)
 
 
 def is_done(conn: redis.Redis, keys: JobKeys) -> bool:
@@ -52,10 +65,19 @@ def read_results(conn: redis.Redis, keys: JobKeys) -> tuple[dict[str, int], list
     """The word table (a hash, or a sorted set from a course-style Lua library)."""
     kind = conn.type(keys.counts).decode()
     if kind == "zset":
-        raw = {w: int(c) for w, c in conn.zrange(keys.counts, 0, -1, withscores=True)}
+        pairs = conn.zrange(keys.counts, 0, -1, withscores=True)
+        table = {w.decode("utf-8", errors="surrogateescape"): int(c) for w, c in pairs}
     else:
-        raw = {w: int(c) for w, c in conn.hgetall(keys.counts).items()}
-    table = {w.decode("utf-8", errors="surrogateescape"): c for w, c in raw.items()}
+        # Decoded by the reply parser (C with hiredis), not word by word in Python.
+        pool = conn.connection_pool
+        text = redis.Redis(connection_pool=redis.ConnectionPool(
+            connection_class=pool.connection_class,
+            **{**pool.connection_kwargs, "decode_responses": True, "encoding_errors": "surrogateescape"}))
+        try:
+            raw = text.hgetall(keys.counts)
+        finally:
+            text.connection_pool.disconnect()
+        table = dict(zip(raw, map(int, raw.values())))
     warnings = [w for member in conn.smembers(keys.warnings)
                 for w in member.decode("utf-8", "replace").split(WARNING_SEP)]
     return table, warnings

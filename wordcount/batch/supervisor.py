@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import select
 import time
 from dataclasses import dataclass, field
 
@@ -97,7 +98,17 @@ class Supervisor:
 
     def progress(self) -> tuple[int, int, int]:
         p = self.conn.hgetall(self.keys.progress)
+        if b"error" in p:  # a worker found an input it cannot count (e.g. changed since the job began)
+            raise JobFailed(p[b"error"].decode("utf-8", "replace"))
         return int(p.get(b"files", 0)), int(p.get(b"bytes", 0)), int(p.get(b"stolen", 0))
+
+    def fail_on_worker_error(self) -> None:
+        """A worker that stopped on a changed input wrote why just before it
+        exited: fail with that line instead of starting replacements."""
+        try:
+            self.progress()
+        except redis.RedisError:
+            pass
 
     def run(self) -> None:
         display = BatchDisplay(self.total_files).start()
@@ -108,7 +119,7 @@ class Supervisor:
         files = bytes_ = stolen = 0
         try:
             while True:
-                time.sleep(TICK_S)
+                wait_for_exit(self.workers.values(), TICK_S)
                 now = time.monotonic()
                 try:
                     files, bytes_, stolen = self.progress()
@@ -130,6 +141,7 @@ class Supervisor:
                     if self._done():
                         display.update(self.total_files, bytes_, stolen, restarts, done=True)
                         return
+                    self.fail_on_worker_error()
                     self.replace_all()
         finally:
             display.close()
@@ -162,6 +174,25 @@ class Supervisor:
             if name not in self.exited and proc.poll() is not None:
                 self.exited.add(name)
                 trace.event(trace.EXIT, target=name, target_pid=proc.pid, status=proc.returncode)
+
+
+def wait_for_exit(workers, timeout: float) -> None:
+    """Sleep `timeout`, or less if a worker exits meanwhile (pidfds on Linux), so
+    the end of a job is seen at once rather than at the next tick."""
+    fds = []
+    try:
+        for proc in workers:
+            if proc.poll() is None:
+                fds.append(os.pidfd_open(proc.pid))
+        if fds:
+            select.select(fds, [], [], timeout)
+        else:
+            time.sleep(timeout)
+    except (AttributeError, OSError):  # no pidfd_open here
+        time.sleep(timeout)
+    finally:
+        for fd in fds:
+            os.close(fd)
 
 
 def redis_pid(server: myrds.PrivateServer | None) -> int | None:

@@ -3,14 +3,19 @@
 One file per (worker, checkpoint id): `<dir>/<worker>.<id:08d>.ckpt`. A file
 is written to a temporary name, fsynced, renamed and the directory fsynced, so
 a crash leaves either the old set of files or the new one, never half a file.
-The content is a header line `wc-checkpoint 1 <crc32 hex> <body length>`
-followed by a JSON body; reading checks both, so a truncated or altered file
-is reported as corrupt instead of being loaded. Checkpoint id 0 is never a
+The content is a header line `wc-checkpoint 2 <crc32 hex> <body length>`
+followed by the body, the document in Python's `marshal` format (format 1, a
+JSON body, is still read); reading checks both, so a truncated or altered file
+is reported as corrupt instead of being loaded. marshal writes and reads a
+reducer's word table several times faster than JSON, which matters because
+every checkpoint holds the whole table; it is safe here because the files are
+our own and checksummed before they are loaded. Checkpoint id 0 is never a
 file: it means "the beginning", the state every worker starts in.
 """
 from __future__ import annotations
 
 import json
+import marshal
 import os
 import re
 import zlib
@@ -19,7 +24,7 @@ from typing import Any
 from wordcount.atomic import atomic_write
 
 MAGIC = "wc-checkpoint"
-FORMAT = 1
+FORMAT = 2  # marshal body; 1 = JSON body (still read)
 BEGINNING = 0  # checkpoint id meaning "no checkpoint: start from scratch"
 _NAME = re.compile(r"^(?P<worker>[A-Za-z0-9_-]+)\.(?P<id>\d{8})\.ckpt$")
 
@@ -36,8 +41,7 @@ def write(directory: str, worker: str, checkpoint_id: int, state: dict[str, Any]
     """Durably store `state` as `worker`'s checkpoint `checkpoint_id`; returns the path."""
     if checkpoint_id <= BEGINNING:
         raise ValueError("checkpoint ids start at 1; 0 means the beginning")
-    body = json.dumps({"worker": worker, "checkpoint_id": checkpoint_id, "state": state},
-                      ensure_ascii=False, separators=(",", ":")).encode()
+    body = marshal.dumps({"worker": worker, "checkpoint_id": checkpoint_id, "state": state})
     header = f"{MAGIC} {FORMAT} {zlib.crc32(body):08x} {len(body)}\n".encode()
     final = path_for(directory, worker, checkpoint_id)
     atomic_write(final, header + body)
@@ -61,16 +65,16 @@ def read(directory: str, worker: str, checkpoint_id: int) -> dict[str, Any]:
 def _parse(path: str, worker: str, checkpoint_id: int, header: bytes, body: bytes) -> dict[str, Any]:
     what = f"checkpoint {checkpoint_id} of {worker} is corrupt ({path})"
     parts = header.decode("ascii", errors="replace").split()
-    if len(parts) != 4 or parts[0] != MAGIC or parts[1] != str(FORMAT):
+    if len(parts) != 4 or parts[0] != MAGIC or parts[1] not in ("1", str(FORMAT)):
         raise CheckpointError(f"{what}: bad header")
     if not parts[3].isdigit() or int(parts[3]) != len(body):
         raise CheckpointError(f"{what}: truncated (header says {parts[3]} bytes, found {len(body)})")
     if parts[2] != f"{zlib.crc32(body):08x}":
         raise CheckpointError(f"{what}: checksum mismatch")
     try:
-        doc = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise CheckpointError(f"{what}: body is not JSON") from None
+        doc = json.loads(body) if parts[1] == "1" else marshal.loads(body)
+    except (UnicodeDecodeError, ValueError, EOFError, TypeError):
+        raise CheckpointError(f"{what}: body cannot be decoded") from None
     if not isinstance(doc, dict) or doc.get("worker") != worker or doc.get("checkpoint_id") != checkpoint_id:
         raise CheckpointError(f"{what}: it belongs to another worker or checkpoint")
     if not isinstance(doc.get("state"), dict):

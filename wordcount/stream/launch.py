@@ -43,6 +43,7 @@ from wordcount.record import RunRecord
 from wordcount.helptext import SETTINGS_NOTE, STREAM_EXAMPLES, HelpFormatter, default
 from wordcount.stream import auth, checkpoint
 from wordcount.stream.admission import summary
+from wordcount.splits import Range, split_inputs
 from wordcount.stream.spec import JobSpec
 
 log = logging.getLogger("client")
@@ -151,27 +152,31 @@ def port_taken(host: str, port: int, kind: int = socket.SOCK_STREAM) -> bool:
 
 
 # -- job setup ------------------------------------------------------------------------
-def assign(inputs: list[InputFile], mappers: int) -> list[list[InputFile]]:
-    """Largest files first, each to the mapper with the fewest bytes so far."""
-    shares: list[list[InputFile]] = [[] for _ in range(mappers)]
+def assign(ranges: list[Range], mappers: int) -> list[list[Range]]:
+    """Largest ranges first, each to the mapper with the fewest bytes so far, so
+    the ranges of one big file spread over all mappers."""
+    shares: list[list[Range]] = [[] for _ in range(mappers)]
     load = [0] * mappers
-    for f in sorted(inputs, key=lambda f: (-f.size, f.path)):
+    for r in sorted(ranges, key=lambda r: (-r.size, r.path, r.start)):
         k = load.index(min(load))
-        shares[k].append(f)
-        load[k] += f.size
+        shares[k].append(r)
+        load[k] += r.size
     return shares
 
 
-def enqueue(conn: redis.Redis, keys: JobKeys, inputs: list[InputFile], mappers: int) -> None:
+def enqueue(conn: redis.Redis, keys: JobKeys, inputs: list[InputFile], mappers: int, split_bytes: int) -> int:
+    """Each mapper's ranges (wordcount/splits.py) into its stream; returns how many in all."""
     pipe = conn.pipeline(transaction=True)
-    for idx, share in enumerate(assign(inputs, mappers)):
-        for f in sorted(share, key=lambda f: f.path):
-            pipe.xadd(keys.mapper_stream(idx), {"path": f.path, "size": f.size})
+    shares = assign(split_inputs(inputs, split_bytes), mappers)
+    for idx, share in enumerate(shares):
+        for r in sorted(share, key=lambda r: (r.path, r.start)):
+            pipe.xadd(keys.mapper_stream(idx), r.fields())
     pipe.execute()
+    return sum(map(len, shares))
 
 
 def write_spec(args: argparse.Namespace, settings: Settings, keys: JobKeys, run_path: str,
-               inputs: list[InputFile], timed: KillSpec | None, logical: ChaosPlan | None) -> str:
+               entries: int, timed: KillSpec | None, logical: ChaosPlan | None) -> str:
     st = settings.stream
     settings_path = os.path.join(run_path, "settings.json")
     private.write_file(settings_path, to_json(private.for_children(settings)))
@@ -179,7 +184,7 @@ def write_spec(args: argparse.Namespace, settings: Settings, keys: JobKeys, run_
     private.make_dir(cp_dir)
     spec = JobSpec(job=keys.job, run_path=run_path, settings_path=settings_path,
                    checkpoint_dir=os.path.abspath(cp_dir), mappers=st.mappers, reducers=st.reducers,
-                   total_files=len(inputs), throttle_s=args.throttle,
+                   total_files=entries, throttle_s=args.throttle,
                    crash=parse_stream_crashes(args.crash, st.mappers, st.reducers),
                    kill=timed.to_json() if timed else None, chaos=logical.to_json() if logical else None)
     path = os.path.join(run_path, "stream-job.json")
@@ -222,6 +227,15 @@ def watch(proc: subprocess.Popen) -> dict:
     return result
 
 
+def merge_into(table: dict[str, int], counts: dict[str, int]) -> None:
+    """Add `counts` to `table`. Reducers own disjoint words, so this is mostly a
+    dict.update; words both hold (a swapped-in part may not partition) are summed."""
+    both = table.keys() & counts.keys()
+    sums = {w: table[w] + counts[w] for w in both}
+    table.update(counts)
+    table.update(sums)
+
+
 def gather(spec: JobSpec, final_id: int) -> tuple[dict[str, int], list[str]]:
     """The table from the reducers' final snapshots; warnings from the mappers'."""
     table: dict[str, int] = {}
@@ -231,8 +245,7 @@ def gather(spec: JobSpec, final_id: int) -> tuple[dict[str, int], list[str]]:
             state = checkpoint.read(spec.checkpoint_dir, str(reducer(i)), final_id)
             if not state.get("final"):
                 raise JobFailed(f"checkpoint {final_id} of {reducer(i)} is not a final checkpoint")
-            for word, n in state["counts"].items():
-                table[word] = table.get(word, 0) + n
+            merge_into(table, state["counts"])
         for i in range(spec.mappers):
             warnings.update(checkpoint.read(spec.checkpoint_dir, str(mapper(i)), final_id)["warnings"])
     except checkpoint.CheckpointError as exc:
@@ -270,8 +283,8 @@ def run_stream(args: argparse.Namespace) -> int:
     url = jobuser.create(conn, url, keys.job, server)  # mappers get a user limited to this job's keys
     proc = None
     try:
-        enqueue(conn, keys, inputs, st.mappers)
-        spec_path = write_spec(args, settings, keys, run_path, inputs, timed, logical)
+        entries = enqueue(conn, keys, inputs, st.mappers, settings.split_bytes)
+        spec_path = write_spec(args, settings, keys, run_path, entries, timed, logical)
         spec = JobSpec.load(spec_path)
         key = auth.Key.generate()
         with procs.deferred_interrupts():  # a Ctrl-C now still finds proc to stop
