@@ -38,6 +38,7 @@ from support import (
 )
 
 import myrds
+from wordcount.record import RunRecord
 
 pytestmark = [pytest.mark.attack, pytest.mark.timeout(180)]
 SCANNER = Path(__file__).parent / "kit" / "scan_secrets.py"
@@ -75,7 +76,7 @@ def start_jobs(world: Path, external: myrds.ManagedServer, stream_external: bool
         on_external = stream_external == (lab == "stream")
         env = {"REDIS_URL": external.url} if on_external else {}
         if lab == "batch":
-            write_config(cwd, workers=2, batch_files=1, crash=slow_workers(2, 0.25))
+            write_config(cwd, batch={"workers": 2, "batch_files": 1, "crash": slow_workers(2, 0.25)})
             args = ["--data", data]
         else:
             write_config(cwd, stream={"heartbeat_interval_s": 0.1, "checkpoint_interval_s": 0.25})
@@ -141,7 +142,7 @@ def test_no_secret_is_readable_by_another_user(world, stream_external):
             assert_same_table(serial(data), read_output(cwd / "wordcount.tsv"))
             settings = next((cwd / ".wc-run").glob("*/settings.json")).read_text()
             assert external.password not in settings and "WC_JOB_KEY" not in settings
-            record = json.loads(next((cwd / ".wc-run").glob("*/run.json")).read_text())
+            record = RunRecord.read(next((cwd / ".wc-run").glob("*/run.json")))
             if (cwd.name == "stream") != stream_external:  # the job on its own server saw the guessing
                 assert record.redis_refused.get("auth", 0) > 0, record.redis_refused
         assert_private_modes(world)

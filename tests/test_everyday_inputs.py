@@ -145,7 +145,7 @@ def test_unusable_output_fails_before_the_job_starts(tmp_run, corpus, output, fr
 
 
 def test_second_job_on_the_same_output_is_refused_naming_the_first(tmp_run, corpus, tmp_path):
-    write_config(tmp_run, workers=1, crash=slow_workers(1, 60, 1))
+    write_config(tmp_run, batch={"workers": 1, "crash": slow_workers(1, 60, 1)})
     first = start_client(["--config", "config.json", "--data", str(corpus)], cwd=tmp_run)
     try:
         wait_until(lambda: (tmp_run / ".wordcount.tsv.lock").exists() and job_dirs(tmp_run / ".wc-run"), 30,

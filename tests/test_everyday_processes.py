@@ -44,7 +44,7 @@ def test_ctrl_c_during_worker_start_up_stops_within_a_second(tmp_run, corpus):
     """Ctrl-C as a terminal sends it (SIGINT to the client's process group) while
     64 workers are being started. It used to be lost about one time in four in
     logging's at-fork hook, and the job ran to its end."""
-    write_config(tmp_run, workers=STARTUP_WORKERS)
+    write_config(tmp_run, batch={"workers": STARTUP_WORKERS})
     during_start_up = 0
     for trial in range(3):
         shutil.rmtree(tmp_run / ".wc-run", ignore_errors=True)  # count this trial's workers only
@@ -92,7 +92,7 @@ def test_ctrl_c_in_an_at_fork_hook_is_delivered_after_the_child_is_registered():
     assert len(children) == 1
 
 
-@pytest.mark.parametrize("args, setting", [(["--workers", "1000"], "'workers'"),
+@pytest.mark.parametrize("args, setting", [(["--workers", "1000"], "'batch.workers'"),
                                            (["stream", "--mappers", "100"], "'stream.mappers'"),
                                            (["stream", "--reducers", "65"], "'stream.reducers'")])
 def test_process_counts_are_capped_with_one_clear_line(tmp_run, corpus, args, setting):
@@ -109,7 +109,7 @@ def test_process_counts_are_capped_with_one_clear_line(tmp_run, corpus, args, se
 def test_client_sigkilled_during_start_up_leaves_no_worker(tmp_run, corpus):
     """SIGKILL lands while workers are being forked: a child forked just before
     its parent died must not survive (PDEATHSIG armed too late never fires)."""
-    write_config(tmp_run, workers=STARTUP_WORKERS)
+    write_config(tmp_run, batch={"workers": STARTUP_WORKERS})
     proc = _start_many(tmp_run, corpus)
     proc.kill()
     stop_client(proc, timeout=10)
@@ -130,7 +130,7 @@ print(worker.pid, flush=True)
 def test_worker_exits_when_its_client_is_gone_instead_of_retrying_redis(tmp_path):
     """A worker whose client vanished (and whose Redis is unreachable) exits at
     once; it used to retry Redis for 120 s."""
-    settings = write_config(tmp_path, filename="settings.json", workers=1)
+    settings = write_config(tmp_path, filename="settings.json", batch={"workers": 1})
     log = tmp_path / "w0.log"
     closed = f"redis://127.0.0.1:{procs.free_port()}/0"
     out = subprocess.run([sys.executable, "-c", FAKE_CLIENT, str(REPO / "worker.py"), str(settings), closed, str(log)],

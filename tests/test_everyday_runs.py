@@ -53,7 +53,7 @@ def test_job_start_keeps_the_last_keep_runs_and_never_a_live_one(tmp_run, corpus
     try:
         write_config(tmp_run, keep_runs=2)
         _, _, record = run_batch(tmp_run, corpus)
-        assert _names(run_dir) == {"live0000", "aaaa0003", "aaaa0004", record["job"]}
+        assert _names(run_dir) == {"live0000", "aaaa0003", "aaaa0004", record.job}
         assert {p.name for p in (run_dir / "grade").iterdir()} == {"g2", "g3"}
     finally:
         holder.kill()
@@ -85,7 +85,7 @@ def test_job_on_an_external_redis_leaves_no_keys_behind(tmp_run, corpus, redis_s
     conn = redis.Redis.from_url(redis_server.url)
     try:
         _, _, record = run_batch(tmp_run, corpus, "--redis-url", redis_server.url)
-        job_keys = conn.keys(f"wc:{record['job']}:*")
+        job_keys = conn.keys(f"wc:{record.job}:*")
         assert job_keys and all(0 < conn.ttl(k) <= KEEP_KEYS_S for k in job_keys), job_keys
         conn.flushall()
         result = run_client(["stream", "--config", "config.json", "--data", str(corpus),
