@@ -1,17 +1,28 @@
-"""Benchmark: the serial count against the batch and streaming jobs, on one corpus.
+"""Benchmark: the serial count against Pool(2), the batch and the streaming jobs, on one corpus.
 
     python tests/benchmark.py [--data DIR | --size 50MB --files 200] [--repeat 3]
                               [--workers 1,2,4] [--json FILE] [--config FILE] [--no-stream]
+                              [--scaling [--scaling-sizes 10MB,50MB,200MB] [--png FILE|docs]]
 
 Everything runs in this one process tree, on the same files, one run at a
 time: the serial count in-process (wordcount.table.serial_count, the
-reference every job must equal), then each job as `python client.py ...`
+reference every job must equal), the same count over multiprocessing.Pool(2)
+(what two cores give without Redis), then each job as `python client.py ...`
 (through kit.run, like the grader's and the test suite's jobs) timed by wall
 clock, so process start-up, Redis round trips and writing the output all
 count, as they do for a user. Repetitions are interleaved across the
 configurations so that load from other users of the machine spreads over all
 of them instead of spoiling one. The corpus comes from the project's one
-generator (kit.corpus.synthetic: what `data/generate.py` makes).
+generator (kit.corpus.synthetic: what `data/generate.py` makes). Every run
+reports its ratio to the serial count rather than only its time, since the
+time depends on the machine and its load far more than the ratio does.
+
+Per run it also reports the peak resident memory (VmHWM) of every process
+(kit.bench.rss), the entries stolen by batch workers (`stolen`, and
+`stolen_live` where the run record has it: taken from workers still alive),
+and, from a stream run with WC_INSECURE_NO_AUTH=1 (that job only), what
+frame authentication costs. --scaling adds a table of ratios over corpus
+sizes and one huge file (kit.bench.scaling), drawn by --png.
 
 The batch jobs use a Redis server this script starts (myrds.start_private)
 and passes with --redis-url, so that CONFIG RESETSTAT before and INFO after
@@ -20,7 +31,8 @@ commands a function runs, so one FCALL with N words counts as 1 + N + ...),
 the server's CPU time, and the per-command cost of FCALL and HINCRBY.
 
 Not a pytest test (its name does not start with test_): the numbers depend on
-the machine and its load, which is printed with them. The parts are in
+the machine and its load, which is printed with them; tests/test_benchmark.py
+runs it on tiny corpora and checks only the shape of its report. The parts are in
 tests/kit/bench/ (measure.py runs, report.py prints); run as a script, tests/
 is sys.path[0], so they import as `kit.bench`.
 """
@@ -35,21 +47,28 @@ import tempfile
 from pathlib import Path
 from typing import NoReturn, Sequence
 
-from kit.bench.measure import REPO, Bench, BenchError, RedisMeter, ensure_data, run_all
+from kit.bench.measure import REPO, Bench, BenchError, RedisMeter, ensure_data
+from kit.bench.plot import write_png
 from kit.bench.report import (
     TARGET_RATIO,
     TARGET_WORKERS,
+    auth_line,
     pick,
     print_phases,
+    print_rss,
     print_table,
     save_json,
     summary_rows,
     target_line,
 )
+from kit.bench.rounds import run_all
+from kit.bench.scaling import DEFAULT_SIZES, print_scaling, run_scaling, scaling_mismatches
 
+from wordcount.corpus import parse_size
 from wordcount.errors import UserError
 
 log = logging.getLogger("benchmark")
+DOCS_PNG = REPO / "docs" / "benchmark-scaling.png"
 
 # -- arguments --------------------------------------------------------------------
 class OneLineParser(argparse.ArgumentParser):
@@ -69,6 +88,19 @@ def worker_list(text: str) -> list[int]:
     return values
 
 
+def size_list(text: str) -> list[str]:
+    """'10MB,50MB' -> ['10MB', '50MB'], each checked by the generator's own size parser."""
+    sizes = [v.strip() for v in text.split(",") if v.strip()]
+    if not sizes:
+        raise argparse.ArgumentTypeError(f"expected sizes like 10MB,50MB,200MB (got {text!r})")
+    for size in sizes:
+        try:
+            parse_size(size)
+        except UserError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    return sizes
+
+
 def positive_int(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"expected an integer >= 1 (got {text!r})")
@@ -78,8 +110,9 @@ def positive_int(text: str) -> int:
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = OneLineParser(
         prog="benchmark.py",
-        description="Time the serial count, the batch job with 1, 2, 4 workers and the streaming "
-        "job on the same corpus; print each time with its ratio to the serial time.",
+        description="Time the serial count, multiprocessing.Pool(2), the batch job with 1, 2, 4 workers "
+        "and the streaming job (with and without frame authentication) on the same corpus; print each "
+        "time with its ratio to the serial time, peak memory per process and stolen entries.",
         epilog=f"Target: the batch job with {TARGET_WORKERS} workers takes at most "
         f"{TARGET_RATIO:g}x the serial time on a 50 MB mixed corpus (2 cores).")
     parser.add_argument("--data", metavar="DIR", help="corpus to use (default: generate one with "
@@ -95,9 +128,18 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
                         help="batch worker counts, comma-separated (default: 1,2,4)")
     parser.add_argument("--config", metavar="FILE",
                         help="settings file passed to every job with --config (e.g. other batch sizes)")
-    parser.add_argument("--no-stream", action="store_true", help="skip the streaming job")
+    parser.add_argument("--no-stream", action="store_true", help="skip the streaming jobs (and the auth line)")
     parser.add_argument("--timeout", type=positive_int, default=600, metavar="S",
                         help="give up on one job after S seconds (default: 600)")
+    parser.add_argument("--scaling", action="store_true",
+                        help="also run the scaling table: Pool(2), batch with --workers, stream 2x2 on "
+                        "corpora of each --scaling-sizes and on one file of the largest (takes long)")
+    parser.add_argument("--scaling-sizes", type=size_list, default=list(DEFAULT_SIZES), metavar="LIST",
+                        help=f"corpus sizes of the scaling table (default: {','.join(DEFAULT_SIZES)})")
+    parser.add_argument("--png", metavar="FILE", help="with --scaling: draw it to FILE "
+                        f"('docs': {DOCS_PNG.relative_to(REPO)}; needs matplotlib)")
+    parser.add_argument("--work", metavar="DIR", help="where logs and run records go "
+                        "(default: a new .wc-run/bench-* directory)")
     parser.add_argument("--json", metavar="FILE", help="also save every run and the summary as JSON")
     parser.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     args = parser.parse_args(argv)
@@ -105,19 +147,25 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         parser.error(f"config file {args.config!r} not found")
     if args.config:
         args.config = os.path.abspath(args.config)
+    if args.png and not args.scaling:
+        parser.error("--png draws the scaling table: add --scaling")
+    if args.png:
+        args.png = DOCS_PNG if args.png == "docs" else Path(args.png).resolve()
     return args
 
 
 def run_benchmark(args: argparse.Namespace) -> int:
     data = ensure_data(args)
-    os.makedirs(REPO / ".wc-run", exist_ok=True)  # git-ignored, like every job's run directory
-    work = Path(tempfile.mkdtemp(prefix="bench-", dir=REPO / ".wc-run"))
+    work = work_dir(args)
     meter = RedisMeter(work)
     bench = Bench(args, data, work, meter)
     load_start = os.getloadavg()
+    scaling: list[dict] = []
     try:
         bench.url = meter.start()
         runs = run_all(bench)
+        if args.scaling:
+            scaling = run_scaling(bench)
     finally:
         meter.stop()
     if bench.stream_error is not None:  # reported in one line below, not as failed rows
@@ -134,17 +182,33 @@ def run_benchmark(args: argparse.Namespace) -> int:
               "those run inside FCALL")
     print_table(rows, header)
     print_phases(rows)
+    print_rss(rows)
     if bench.stream_error is not None:
         print(f"stream: unavailable ({bench.stream_error})")
+    elif not args.no_stream:
+        print(auth_line(rows))
     print(target_line(rows))
-    mismatches = [r["run"] for r in rows if r["check"].startswith("MISMATCH")]
+    print_scaling(scaling, args.repeat)
+    if args.png:
+        print(write_png(scaling, args.png, f"ratio to the serial count; {os.cpu_count()} cores, load "
+                        f"{load_start[0]:.1f}-{load_end[0]:.1f}, {args.repeat} round(s)"))
+    mismatches = [r["run"] for r in rows if r["check"].startswith("MISMATCH")] + scaling_mismatches(scaling)
     if mismatches:
         print(f"!!! MISMATCH: {', '.join(mismatches)} differ from the serial count !!!")
     if args.json:
-        save_json(args.json, bench, rows, runs, load_start, load_end)
+        save_json(args.json, bench, rows, runs, load_start, load_end, scaling)
     shutil.rmtree(work / "redis", ignore_errors=True)
     log.info("logs and run records in %s", work)
     return 1 if mismatches else 0
+
+
+def work_dir(args: argparse.Namespace) -> Path:
+    """--work, or a new directory under the git-ignored .wc-run, like every job's run directory."""
+    if args.work:
+        os.makedirs(args.work, exist_ok=True)
+        return Path(args.work).resolve()
+    os.makedirs(REPO / ".wc-run", exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix="bench-", dir=REPO / ".wc-run"))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,12 +1,13 @@
-"""Running the benchmark's configurations and measuring each run.
+"""Running one job of the benchmark and measuring it; the shared state of a benchmark.
 
-The serial count runs in this process (wordcount.table.serial_count, the
-reference every job must equal); each job runs as `python client.py ...`
-through kit.run, timed by wall clock, so process start-up, Redis round trips
-and writing the output all count, as they do for a user. The batch jobs use a
-Redis server started here (myrds.start_private) and passed with
---redis-url, so that CONFIG RESETSTAT before and INFO after each run measure
-exactly that run.
+Each job runs as `python client.py ...` through kit.run, timed by wall clock,
+so process start-up, Redis round trips and writing the output all count, as
+they do for a user; a thread samples the peak memory of its processes
+(kit.bench.rss). The batch jobs use a Redis server started here
+(myrds.start_private) and passed with --redis-url, so that CONFIG RESETSTAT
+before and INFO after each run measure exactly that run. The in-process
+baselines (serial count, Pool(2)) are in baselines.py; the order of runs in
+rounds.py.
 """
 from __future__ import annotations
 
@@ -16,26 +17,23 @@ import os
 import resource
 import sys
 import tempfile
-import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import redis
+from kit.bench.rss import PeakSampler, reset_hwm
 from kit.corpus import synthetic
-from kit.run import run as run_command
+from kit.run import Job
 
 import myrds
-from wordcount.config import load_settings
-from wordcount.inputs import find_inputs
 from wordcount.record import RecordError, RunRecord
-from wordcount.table import diff_report, read_table, serial_count
+from wordcount.stream.auth import INSECURE_ENV
+from wordcount.table import diff_report, read_table
 
 log = logging.getLogger("benchmark")
 REPO = Path(__file__).resolve().parents[3]
-STREAM_BASE = ["stream", "--mappers", "2", "--reducers", "2"]
-KILL_ARGS = ["--kill", "mapper-0", "--every", "2", "--kill-count", "1"]
 WATCH_S = 1.0  # record a job's descendants once a second: scanning /proc more often would load the machine
 
 
@@ -49,9 +47,14 @@ def ensure_data(args: argparse.Namespace) -> Path:
         if not os.path.exists(args.data):
             raise BenchError(f"--data {args.data!r} does not exist")
         return Path(args.data).resolve()
-    label = "".join(c for c in args.size if c.isalnum() or c == ".")
-    return synthetic(Path(tempfile.gettempdir()) / "wordcount-bench" / f"{label}-{args.files}f-s0", args.size,
-                     args.files)
+    return generated(args.size, args.files)
+
+
+def generated(size: str, files: int) -> Path:
+    """data/generate.py's corpus of `size` in `files` files, cached by its arguments in the temp dir:
+    generating 200 MB takes longer than counting it, and the same arguments give the same bytes."""
+    label = "".join(c for c in size if c.isalnum() or c == ".")
+    return synthetic(Path(tempfile.gettempdir()) / "wordcount-bench" / f"{label}-{files}f-s0", size, files)
 
 
 @dataclass
@@ -106,8 +109,9 @@ class Config:
     """One row of the table: how to run it."""
 
     name: str
-    kind: str  # serial, batch, stream
+    kind: str  # serial, pool, batch, stream
     argv: tuple[str, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()  # added to this job's environment only
 
 
 @dataclass
@@ -123,6 +127,11 @@ class Run:
     load1: float = 0.0
     record: RunRecord | None = None  # the job's run record (None for the serial count and failed jobs)
     redis: dict = field(default_factory=dict)
+    rss_kb: dict[str, int] = field(default_factory=dict)  # peak VmHWM by role (client, worker w0, ...)
+
+    @property
+    def peak_kb(self) -> int | None:
+        return max(self.rss_kb.values()) if self.rss_kb else None
 
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "record": self.record.to_json() if self.record else None}
@@ -141,17 +150,7 @@ class Bench:
     files: int = 0
     bytes: int = 0
     stream_error: str | None = None
-
-
-def serial_once(bench: Bench) -> Run:
-    """find_inputs + serial_count, in this process, timed, with the jobs' own settings."""
-    settings = load_settings(bench.args.config or str(REPO / "config.json"))
-    t0 = time.perf_counter()
-    inputs = find_inputs(str(bench.data), tuple(settings.extensions), settings.csv_text_column)
-    counts = serial_count((f.path for f in inputs), settings.tokenizer_spec())
-    seconds = time.perf_counter() - t0
-    bench.expected, bench.files, bench.bytes = counts, len(inputs), sum(f.size for f in inputs)
-    return Run("serial", seconds, load1=os.getloadavg()[0])
+    label: str = ""  # prefix of this corpus's log and record names (the scaling runs share `work`)
 
 
 def job_argv(bench: Bench, config: Config, output: Path, record: Path) -> list[str]:
@@ -162,28 +161,55 @@ def job_argv(bench: Bench, config: Config, output: Path, record: Path) -> list[s
     return argv
 
 
+def job_env(config: Config) -> dict[str, str]:
+    """This environment without WC_INSECURE_NO_AUTH (so only the job that asks for it runs
+    without frame authentication, even if the caller exported it), plus the job's own entries."""
+    return {**{k: v for k, v in os.environ.items() if k != INSECURE_ENV}, **dict(config.env)}
+
+
 def verify(bench: Bench, output: Path) -> str:
     """'OK' if the job's table equals the serial count, else a loud MISMATCH."""
     try:
         table = read_table(str(output))
     except (OSError, ValueError) as exc:
         return f"MISMATCH (no readable output: {exc})"
+    return compare(bench, table, output.name)
+
+
+def compare(bench: Bench, table: Mapping[str, int], what: str) -> str:
+    """'OK' if `table` equals the serial count of this corpus, else a loud MISMATCH."""
     diff = diff_report(bench.expected, table, limit=5)
     if diff:
-        print(f"\n!!! MISMATCH in {output.name}: {diff}\n", file=sys.stderr)
+        print(f"\n!!! MISMATCH in {what}: {diff}\n", file=sys.stderr)
         return "MISMATCH"
     return "OK"
 
 
+def server_pids(bench: Bench) -> dict[int, str]:
+    """The benchmark's Redis, whose peak memory counts for the batch jobs that use it: its high-water
+    mark is reset before each job, so it is that job's (else its name says it is the server's lifetime's)."""
+    pid = bench.meter.server.pid if bench.meter.server else None
+    if pid is None:
+        return {}
+    return {pid: "redis-server" if reset_hwm(pid) else "redis-server (since start)"}
+
+
 def job_once(bench: Bench, config: Config, index: int) -> Run:
     """Run one job in a subprocess (its output in <stem>.log), then measure Redis and check the output."""
-    stem = f"{config.name.replace(' ', '_')}.{index}"
+    stem = f"{bench.label}{config.name.replace(' ', '_')}.{index}"
     output, record = bench.work / f"{stem}.tsv", bench.work / f"{stem}.json"
     bench.meter.reset()
     cpu0 = children_cpu()
-    done = run_command(job_argv(bench, config, output, record), bench.args.timeout, cwd=REPO,
-               output=bench.work / f"{stem}.log", watch_s=WATCH_S)
-    result = Run(config.name, done.duration_s, cpu_s=children_cpu() - cpu0, load1=os.getloadavg()[0])
+    extra = server_pids(bench)
+    job = Job(job_argv(bench, config, output, record), cwd=REPO, env=job_env(config),
+              output=bench.work / f"{stem}.log", watch_s=WATCH_S)
+    sampler = PeakSampler(job.pid, extra).start()
+    try:
+        done = job.wait(bench.args.timeout)
+    finally:
+        rss = sampler.stop()
+    result = Run(config.name, done.duration_s, cpu_s=children_cpu() - cpu0, load1=os.getloadavg()[0],
+                 rss_kb=rss)
     result.redis = bench.meter.read()
     if done.timed_out or done.exit_code != 0:
         result.ok = False
@@ -196,39 +222,3 @@ def job_once(bench: Bench, config: Config, index: int) -> Run:
     result.check = verify(bench, output)
     output.unlink(missing_ok=True)  # tables are large; the log and record stay
     return result
-
-
-def configs(args: argparse.Namespace) -> list[Config]:
-    rows = [Config(f"batch {n} worker{'s' if n > 1 else ''}", "batch", ("--workers", str(n)))
-            for n in args.workers]
-    if not args.no_stream:
-        rows += [
-            Config("stream 2x2 ckpt 0.5s", "stream", (*STREAM_BASE, "--checkpoint-interval", "0.5")),
-            Config("stream 2x2 ckpt off", "stream", (*STREAM_BASE, "--checkpoint-interval", "0")),
-            Config("stream 2x2 kill mapper-0", "stream",
-                   (*STREAM_BASE, "--checkpoint-interval", "0.5", *KILL_ARGS)),
-        ]
-    return rows
-
-
-def run_all(bench: Bench) -> dict[str, list[Run]]:
-    """Every configuration `repeat` times, interleaved; the stream job is dropped at its first failure.
-
-    Interleaving spreads load from other users of the machine over all configurations instead of
-    spoiling one.
-    """
-    runs: dict[str, list[Run]] = {"serial": []}
-    plan = configs(bench.args)
-    first_stream = next((c for c in plan if c.kind == "stream"), None)
-    for rep in range(bench.args.repeat):
-        runs["serial"].append(serial_once(bench))
-        log.info("serial: %.2fs", runs["serial"][-1].seconds)
-        for config in plan:
-            if config.kind == "stream" and bench.stream_error is not None:
-                continue
-            run = job_once(bench, config, rep)
-            runs.setdefault(config.name, []).append(run)
-            log.info("%s: %.2fs %s%s", config.name, run.seconds, run.check, f" ({run.error})" if run.error else "")
-            if config is first_stream and not run.ok and rep == 0:
-                bench.stream_error = run.error  # the plain stream run failed at once: not implemented yet
-    return runs

@@ -1,7 +1,8 @@
 """The benchmark's summary: one row per configuration, printed as a table and saved as JSON.
 
 What a row reads from a job's run record is named by RunRecord fields
-(elapsed_s, recoveries, trace); see docs/record.md.
+(elapsed_s, recoveries, trace, stolen, auth); see docs/record.md. Peak memory
+is the VmHWM sampled by kit.bench.rss, in MB (10^6 bytes) like the corpus.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import platform
 from typing import Any
 
 from kit.bench.measure import Bench, Run
+from kit.bench.rounds import NO_AUTH, STREAM
 
 import myrds
 from wordcount import trace
@@ -77,6 +79,19 @@ def trace_phases(record: RunRecord | None) -> dict[str, float] | None:
             "imbalance_s": end - min(last_active.values()), "tail_s": first[trace.JOB_DONE] - end}
 
 
+def stolen_live(record: RunRecord | None) -> int | None:
+    """Entries another worker took from a live (slow, not dead) worker: a field newer records have;
+    read from `extra` when this checkout's RunRecord does not know it yet."""
+    if record is None:
+        return None
+    value = getattr(record, "stolen_live", None)
+    return value if value is not None else record.extra.get("stolen_live")
+
+
+def mb(kb: int | None) -> float | None:
+    return None if kb is None else kb * 1024 / 1e6
+
+
 def redis_cell(run: Run, key: str) -> str:
     stat = run.redis.get("commandstats", {}).get(key)
     return f"{stat['calls']} x {stat['usec_per_call']:.1f}us" if stat else "-"
@@ -99,6 +114,9 @@ def summary_rows(runs: dict[str, list[Run]], serial_s: float, files: int, stat: 
             "check": run.check, "load1": run.load1, "recoveries_s": recoveries(run.record), "note": note,
             "phases": trace_phases(run.record) if name.startswith("batch") else None,
             "times": [round(r.seconds, 3) for r in group],
+            "peak_mb": mb(run.peak_kb), "rss_mb": {role: mb(kb) for role, kb in run.rss_kb.items()},
+            "batch": name.startswith("batch"), "stolen": run.record.stolen if run.record else None,
+            "stolen_live": stolen_live(run.record), "auth": run.record.auth if run.record else None,
         })
     return rows
 
@@ -107,10 +125,17 @@ def fmt(value: float | None, spec: str = ".2f") -> str:
     return "-" if value is None else format(value, spec)
 
 
+def count_cell(row: dict, key: str) -> str:
+    """A batch row's count ('n/a' when its record does not have the field); '-' for other rows."""
+    if not row["batch"]:
+        return "-"
+    return "n/a" if row[key] is None else str(row[key])
+
+
 def print_table(rows: list[dict], header: str) -> None:
     print(header)
-    cols = f"{'run':<26}{'time s':>8}{'x serial':>10}{'job s':>8}{'cpu s':>8}{'redis cpu':>10}" \
-           f"{'cmds/file':>11}  {'FCALL':<18}{'HINCRBY':<18}{'load':>5}  check"
+    cols = f"{'run':<26}{'time s':>8}{'x serial':>10}{'job s':>8}{'cpu s':>8}{'peak MB':>9}{'redis cpu':>10}" \
+           f"{'cmds/file':>11}  {'FCALL':<18}{'HINCRBY':<18}{'stolen':>7}{'live':>6}{'load':>6}  check"
     print(cols)
     print("-" * len(cols))
     for r in rows:
@@ -118,9 +143,31 @@ def print_table(rows: list[dict], header: str) -> None:
             print(f"{r['run']:<26}  failed: {r['note']}")
             continue
         print(f"{r['run']:<26}{r['seconds']:>8.2f}{r['ratio']:>9.2f}x{fmt(r['job_s']):>8}{fmt(r['cpu_s']):>8}"
-              f"{fmt(r['redis_cpu_s']):>10}{fmt(r['commands_per_file'], '.0f'):>11}  {r['fcall']:<18}"
-              f"{r['hincrby']:<18}{r['load1']:>5.2f}  {r['check']}"
-              + (f"  {r['note']}" if r["note"] else ""))
+              f"{fmt(r['peak_mb'], '.0f'):>9}{fmt(r['redis_cpu_s']):>10}{fmt(r['commands_per_file'], '.0f'):>11}"
+              f"  {r['fcall']:<18}{r['hincrby']:<18}{count_cell(r, 'stolen'):>7}{count_cell(r, 'stolen_live'):>6}"
+              f"{r['load1']:>6.2f}  {r['check']}" + (f"  {r['note']}" if r["note"] else ""))
+
+
+def print_rss(rows: list[dict]) -> None:
+    """Each run's peak over its processes, and each role's peak: where the memory goes."""
+    print(f"\n{'peak RSS (VmHWM, MB)':<26}{'max':>6}  per process")
+    for r in rows:
+        if r["rss_mb"]:
+            roles = ", ".join(f"{role} {value:.0f}" for role, value in r["rss_mb"].items())
+            print(f"{r['run']:<26}{fmt(r['peak_mb'], '.0f'):>6}  {roles}")
+
+
+def auth_line(rows: list[dict]) -> str:
+    """What frame authentication (HMAC) costs Lab 2: the same stream job with and without it."""
+    with_hmac, without = (next((r for r in rows if r["run"] == c.name and r["ok"]), None) for c in (STREAM, NO_AUTH))
+    if with_hmac is None or without is None:
+        return f"auth: no successful '{STREAM.name}' and '{NO_AUTH.name}' runs to compare"
+    line = (f"auth: stream {with_hmac['ratio']:.2f}x serial with HMAC, {without['ratio']:.2f}x without: "
+            f"overhead {with_hmac['ratio'] / without['ratio']:.3f}x")
+    if with_hmac["auth"] is not True or without["auth"] is not False:  # the records say what really ran
+        line += (f" (!!! run records say auth={with_hmac['auth']} and auth={without['auth']}; "
+                 "expected True and False)")
+    return line
 
 
 def print_phases(rows: list[dict]) -> None:
@@ -149,11 +196,12 @@ def machine() -> dict[str, Any]:
 
 
 def save_json(path: str, bench: Bench, rows: list[dict], runs: dict[str, list[Run]],
-              load_start: tuple, load_end: tuple) -> None:
+              load_start: tuple, load_end: tuple, scaling: list[dict]) -> None:
     doc = {"machine": machine(), "load_start": load_start, "load_end": load_end,
            "data": {"path": str(bench.data), "files": bench.files, "bytes": bench.bytes},
            "options": {k: v for k, v in vars(bench.args).items() if k != "log_level"},
            "summary": rows, "target": target_line(rows), "stream_unavailable": bench.stream_error,
+           "auth": None if bench.stream_error or bench.args.no_stream else auth_line(rows), "scaling": scaling,
            "runs": {name: [r.to_json() for r in group] for name, group in runs.items()}}
     with open(path, "w", encoding="utf-8") as fh:
         json.dump(doc, fh, indent=2, default=str)

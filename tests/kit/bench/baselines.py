@@ -1,0 +1,99 @@
+"""The two baselines that run in this process: the serial count and multiprocessing.Pool(2).
+
+The serial count (wordcount.table.serial_count) is the reference every job
+must equal and the denominator of every ratio. Pool(2) is what a student
+would write first for two cores: the same count_file mapped over the files
+by two pool processes and merged with Counter in this one. It is timed as a
+whole, pool start-up and shutdown included, because a job's time includes
+starting its workers too; and it must equal the serial table like any job.
+
+Peak memory: this process's high-water mark is reset just before each run
+(rss.reset_hwm), so it is that run's; each pool process reports its own
+after each file (its last report is its peak). Where the kernel cannot reset
+it, the role says the value is the benchmark's lifetime's.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import resource
+import time
+from collections import Counter
+
+from kit.bench.measure import REPO, Bench, Run, children_cpu, compare
+from kit.bench.rss import read_hwm_kb, reset_hwm
+
+from wordcount.config import Settings, load_settings
+from wordcount.inputs import InputFile, find_inputs
+from wordcount.table import serial_count
+from wordcount.tokenize import TokenizerSpec, count_file
+
+POOL_PROCESSES = 2
+
+
+def settings_of(bench: Bench) -> Settings:
+    """The jobs' own settings (extensions, CSV column, tokenizer), so the baselines count the same words."""
+    return load_settings(bench.args.config or str(REPO / "config.json"))
+
+
+def inputs_of(bench: Bench, settings: Settings) -> list[InputFile]:
+    return find_inputs(str(bench.data), tuple(settings.extensions), settings.csv_text_column)
+
+
+def own_peak(role: str, reset: bool) -> dict[str, int]:
+    """This process's peak since `reset` (or since it started, named so, if resetting failed)."""
+    kb = read_hwm_kb()
+    if kb is None:  # no /proc: the kernel's own lifetime maximum (kB on Linux)
+        kb, reset = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, False
+    return {role if reset else f"{role} (since start)": kb}
+
+
+def cpu_now() -> float:
+    """CPU seconds of this process and its reaped children (the pool processes, once joined)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime + children_cpu()
+
+
+def serial_once(bench: Bench) -> Run:
+    """find_inputs + serial_count, in this process, timed, with the jobs' own settings."""
+    settings = settings_of(bench)
+    bench.expected = Counter()  # the last round's table would count in this round's peak
+    reset = reset_hwm()
+    cpu0, t0 = cpu_now(), time.perf_counter()
+    inputs = inputs_of(bench, settings)
+    counts = serial_count((f.path for f in inputs), settings.tokenizer_spec())
+    seconds = time.perf_counter() - t0
+    bench.expected, bench.files, bench.bytes = counts, len(inputs), sum(f.size for f in inputs)
+    return Run("serial", seconds, cpu_s=cpu_now() - cpu0, load1=os.getloadavg()[0],
+               rss_kb=own_peak("benchmark", reset))
+
+
+def count_one(task: tuple[str, TokenizerSpec]) -> tuple[Counter[str], int, int]:
+    """One file's counts, in a pool process, with that process's pid and peak so far."""
+    path, spec = task
+    return count_file(path, spec).counts, os.getpid(), read_hwm_kb() or 0
+
+
+def pool_once(bench: Bench, name: str) -> Run:
+    """The files mapped over Pool(2) with count_file and merged here; timed from before the pool starts
+    until it has shut down, and checked against the serial count."""
+    settings = settings_of(bench)
+    spec = settings.tokenizer_spec()
+    reset = reset_hwm()
+    cpu0, t0 = cpu_now(), time.perf_counter()
+    inputs = inputs_of(bench, settings)
+    total: Counter[str] = Counter()
+    workers: dict[int, int] = {}
+    tasks = [(f.path, spec) for f in inputs]
+    chunk = max(1, len(tasks) // (4 * POOL_PROCESSES))  # what Pool.map would choose
+    with multiprocessing.Pool(POOL_PROCESSES) as pool:
+        for counts, pid, kb in pool.imap_unordered(count_one, tasks, chunksize=chunk):
+            total.update(counts)
+            workers[pid] = max(workers.get(pid, 0), kb)
+        pool.close()
+        pool.join()
+    seconds = time.perf_counter() - t0
+    rss = {**own_peak("parent", reset), **({"pool process": max(workers.values())} if workers else {})}
+    run = Run(name, seconds, cpu_s=cpu_now() - cpu0, load1=os.getloadavg()[0], rss_kb=rss)
+    run.check = compare(bench, total, name)
+    return run
