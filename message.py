@@ -148,6 +148,28 @@ class Exit(Message):
     TYPE: ClassVar[str] = "exit"
 
 
+@dataclass(frozen=True)
+class HelloAck(Message):
+    """Reply to every hello and heartbeat of the current `incarnation`.
+
+    A worker repeats its hello until one arrives (a lost hello would leave a
+    reducer's port unknown), and counts any as contact with the coordinator.
+    """
+
+    TYPE: ClassVar[str] = "hello_ack"
+    incarnation: int
+
+
+@dataclass(frozen=True)
+class Superseded(Message):
+    """Reply to a hello or heartbeat of an older incarnation: `incarnation` has
+    replaced the sender, which must stop (it was declared dead, e.g. while
+    partitioned, and the coordinator could not kill it)."""
+
+    TYPE: ClassVar[str] = "superseded"
+    incarnation: int
+
+
 # -- mapper -> reducer (TCP) -------------------------------------------------------
 @dataclass(frozen=True)
 class ForwardedCheckpoint(_Marker):
@@ -167,11 +189,11 @@ class WordCounts(Message):
 
 
 AnyMessage = Union[Hello, Heartbeat, CheckpointAck, LastCheckpointAck, Done, RecoveryAck,
-                   Checkpoint, Recovery, Exit, ForwardedCheckpoint, WordCounts]
+                   Checkpoint, Recovery, Exit, HelloAck, Superseded, ForwardedCheckpoint, WordCounts]
 TYPES: dict[str, type[Message]] = {
     cls.TYPE: cls
     for cls in (Hello, Heartbeat, CheckpointAck, LastCheckpointAck, Done, RecoveryAck,
-                Checkpoint, Recovery, Exit, ForwardedCheckpoint, WordCounts)
+                Checkpoint, Recovery, Exit, HelloAck, Superseded, ForwardedCheckpoint, WordCounts)
 }
 
 

@@ -44,6 +44,8 @@ from coordinator.supervisor import Supervisor
 from wordcount import trace
 from wordcount.config import Settings
 from wordcount.errors import JobFailed, UserError
+from wordcount.faults import netspec
+from wordcount.faults.network import NetFaults
 from wordcount.faults.stream_plan import KillSchedule, LogicalKills, worker_ids
 from wordcount.stream import checkpoint
 from wordcount.stream.spec import JobSpec
@@ -74,7 +76,9 @@ class Coordinator:
         self.settings = settings
         st = settings.stream
         self.timing = phases.Timing(st.checkpoint_interval_s, st.heartbeat_timeout_s, st.resend_timeout_s)
-        self.sock = bind_udp(st.host, st.coordinator_port)
+        self.net = NetFaults.for_process(netspec.from_setting(st.net), m.COORDINATOR)
+        sock = bind_udp(st.host, st.coordinator_port)
+        self.sock = self.net.udp(sock) if self.net else sock
         self.events: queue.Queue = queue.Queue()
         self.stopping = threading.Event()
         self.addresses: dict[str, tuple[str, int]] = {}
@@ -89,6 +93,7 @@ class Coordinator:
         self.logical = LogicalKills(plan) if plan else None  # --chaos / --kill-at: at logical points
         self.fired: list[dict] = []  # the logical kills, with what the coordinator saw when each fired
         self._last_status = (0.0, None)
+        self.zombies: list[dict] = []
 
     # -- receiver thread -------------------------------------------------------------
     def _receive(self) -> None:
@@ -106,11 +111,27 @@ class Coordinator:
             log.warning("cannot send %s to %s: %s", msg.TYPE, wid, exc)
 
     def note_sender(self, msg: m.Message, addr: tuple[str, int]) -> None:
-        """Learn a worker's address from its current incarnation's hello or heartbeat."""
-        if isinstance(msg, (m.Hello, m.Heartbeat)) and msg.incarnation == self.sup.incarnation.get(msg.sender):
+        """Learn a worker's address from its current incarnation's hello or heartbeat,
+        and answer it: `hello_ack` to the current incarnation (it stops repeating
+        its hello, and knows we are there), `superseded` to an older one (a
+        zombie we could not kill: it must stop)."""
+        if not isinstance(msg, (m.Hello, m.Heartbeat)) or msg.sender not in self.sup.incarnation:
+            return
+        current = self.sup.incarnation[msg.sender]
+        if msg.incarnation < current:
+            self._reply(m.Superseded(m.COORDINATOR, current), addr)
+            return
+        if msg.incarnation == current:
             self.addresses[msg.sender] = addr
             if isinstance(msg, m.Hello) and msg.sender.startswith("reducer") and msg.port:
                 self.sup.reducer_ports[int(msg.sender.rsplit("-", 1)[1])] = msg.port
+            self._reply(m.HelloAck(m.COORDINATOR, current), addr)
+
+    def _reply(self, msg: m.Message, addr: tuple[str, int]) -> None:
+        try:
+            m.send_udp(self.sock, msg, addr)
+        except OSError as exc:
+            log.debug("cannot answer %s: %s", addr, exc)
 
     # -- main thread ---------------------------------------------------------------------
     def run(self) -> dict:
@@ -238,9 +259,11 @@ class Coordinator:
         """Exit was sent with the last transition; repeat it until everyone has gone."""
         deadline = time.monotonic() + max(5.0, 3 * self.timing.resend_timeout_s)
         next_resend = time.monotonic() + self.timing.resend_timeout_s
-        while any(self.sup.running(w) for w in self.sup.procs) and time.monotonic() < deadline:
+        while ((any(self.sup.running(w) for w in self.sup.procs) or self.sup.zombies_running())
+               and time.monotonic() < deadline):
             try:
-                self.events.get(timeout=TICK_S)
+                msg, addr = self.events.get(timeout=TICK_S)
+                self.note_sender(msg, addr)  # a healed zombie learns it was superseded
             except queue.Empty:
                 pass
             if time.monotonic() >= next_resend:
@@ -248,6 +271,9 @@ class Coordinator:
                     if self.sup.running(wid):
                         self.send(wid, m.Exit(m.COORDINATOR))
                 next_resend = time.monotonic() + self.timing.resend_timeout_s
+        self.zombies = self.sup.zombies()
+        if self.net is not None:
+            log.info("network faults injected on receipt: %s", self.net.summary())
 
     def result(self) -> dict:
         assert self.finish is not None and self.state is not None
@@ -261,7 +287,8 @@ class Coordinator:
                 "recovery_id": self.state.recovery_id,
                 "recoveries": self.recoveries.to_json(),
                 "kills": self.chaos.fired if self.chaos else sum("skipped" not in f for f in self.fired),
-                "chaos": self.fired if self.logical else None}
+                "chaos": self.fired if self.logical else None,
+                "zombies": self.zombies}
 
     # -- status for the launcher ------------------------------------------------------------------
     def emit_status(self, now: float, force: bool = False) -> None:

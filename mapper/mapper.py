@@ -18,6 +18,7 @@ import argparse
 import logging
 import os
 import socket
+import threading
 import time
 import zlib
 from collections import deque
@@ -27,6 +28,7 @@ import redis
 
 import message as m
 from wordcount import trace
+from wordcount.faults.network import NetFaults
 from wordcount.keys import JobKeys
 from wordcount.stream.worker import (
     StreamWorker,
@@ -53,18 +55,25 @@ class Outputs:
     A failed connect or send means that reducer died (a live reducer listens
     until it is told to exit), so a recovery that rolls this mapper back is
     bound to follow; until then the channel is marked broken and the mapper
-    pauses instead of reading on.
+    pauses instead of reading on. While this mapper is partitioned (injected
+    network faults), connects and sends stall until it heals, so what it sent
+    arrives late -- the zombie case the reducers' recovery-id check handles.
     """
 
-    def __init__(self, addresses: list[tuple[str, int]]) -> None:
+    def __init__(self, addresses: list[tuple[str, int]], net: NetFaults | None = None,
+                 stopping: threading.Event | None = None) -> None:
         self.addresses = addresses
         self.socks: list[socket.socket | None] = [None] * len(addresses)
         self.broken = False
+        self.net = net
+        self.stopping = stopping
 
     def send(self, idx: int, msg: m.Message) -> None:
         if self.broken:
             return
         try:
+            if self.net is not None:
+                self.net.hold(self.stopping)
             sock = self.socks[idx] or self._connect(idx)
             sock.sendall(m.encode(msg))
         except OSError as exc:
@@ -93,7 +102,7 @@ class Mapper(StreamWorker):
         self.stream = JobKeys(args.job).mapper_stream(self.index)
         self.redis = redis.Redis.from_url(os.environ["WC_REDIS_URL"], decode_responses=True,
                                           socket_timeout=30, socket_connect_timeout=5)
-        self.outputs = Outputs([parse_address(a) for a in args.reducers.split(",")])
+        self.outputs = Outputs([parse_address(a) for a in args.reducers.split(",")], self.net, self.stopping)
         self.reducers = len(self.outputs.addresses)
         self.spec = self.settings.tokenizer_spec()
         self.throttle_s: float = args.throttle

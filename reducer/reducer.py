@@ -52,7 +52,7 @@ class Reducer(StreamWorker):
     def _listen_tcp(self, port: int) -> socket.socket:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a replacement rebinds our port
-        sock.bind((self.settings.stream.host, port))
+        sock.bind((self.host, port))
         sock.listen(64)
         sock.settimeout(POLL_S)
         return sock
@@ -90,7 +90,7 @@ class Reducer(StreamWorker):
 
     def _channel(self, conn: socket.socket, addr: tuple) -> None:
         """Read frames from one mapper connection until it closes."""
-        stream = conn.makefile("rb")
+        stream = self.net.reader(conn, self.stopping) if self.net else conn.makefile("rb")
         try:
             while not self.stopping.is_set():
                 try:

@@ -44,6 +44,7 @@ from wordcount.inputs import InputFile
 from wordcount.keys import JobKeys, new_job_id
 from wordcount.progress import Progress
 from wordcount.stream import checkpoint
+from wordcount.stream.netflags import NET_EPILOG, add_net_arguments, apply_net, describe
 from wordcount.stream.spec import JobSpec
 
 log = logging.getLogger("client")
@@ -78,7 +79,8 @@ crash injection:
 
 every kill is reported under "recoveries" in the run record (--record FILE);
 --chaos/--kill-at plans and the kills they fired under "chaos".
-"""
+
+""" + NET_EPILOG
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
@@ -105,6 +107,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--throttle", type=float, default=0.0, metavar="S",
                         help="mappers pause S seconds after each file, so that small inputs last long "
                         "enough for crash tests and demos")
+    add_net_arguments(parser)
     return parser.parse_args(argv)
 
 
@@ -261,6 +264,9 @@ def run_stream(args: argparse.Namespace) -> int:
     if args.throttle < 0:
         raise UserError("--throttle must be >= 0")
     check_ports(st)
+    settings = apply_net(args, settings, time.time())
+    if describe(settings):
+        log.info("network faults: %s", describe(settings))
     if plan:
         log.info("chaos%s: kill %s", f" seed {plan.seed}" if plan.seed is not None else "", plan.describe())
     keys = JobKeys(new_job_id())
@@ -290,6 +296,7 @@ def run_stream(args: argparse.Namespace) -> int:
                       "bytes": sum(f.size for f in inputs), "mappers": st.mappers, "reducers": st.reducers,
                       "checkpoint_interval_s": st.checkpoint_interval_s, "run_path": run_path,
                       "trace": trace.path(), "chaos": chaos_record(plan, result.get("chaos")),
+                      "net": settings.stream.net or None, "zombies": result.get("zombies", []),
                       **{k: result[k] for k in ("checkpoints_completed", "recoveries", "kills",
                                                 "final_checkpoint_id", "recovery_id")}},
                      run_path, args.record)
