@@ -7,7 +7,7 @@ the one settings value (`stream.net`) that carries it to every process.
               | delay                  (VALUE: seconds; each datagram waits uniform 0..VALUE)
       KIND   := a message type of message.py (hello, heartbeat, checkpoint, ...)
       WHO    := coordinator | worker | mapper | reducer | a worker id
-    --partition WORKER@START+DURATION   (seconds after the job started; repeatable)
+    --partition WORKER@START+DURATION   (seconds after WORKER started; repeatable)
     --net-seed S                        (default: --chaos, else --seed, else 0)
 
 A group applies to UDP datagrams whose receiver matches `to` and whose sender
@@ -17,12 +17,13 @@ the heartbeats only. Every datagram is judged once, by its receiver, with
 random.Random seeded from (seed, receiver id, incarnation): the n-th datagram
 a process receives meets the same fate in every run with that seed.
 
-A partition cuts WORKER off for DURATION seconds from START: every datagram
-it sends or receives is dropped and its TCP connections stall (their bytes
-arrive when it heals, as kernel retransmissions would). It cuts off the
-processes of WORKER that were running when it started -- a replacement runs
-"on another host" -- and, since the coordinator cannot kill what it cannot
-reach, the cut-off incarnation is placed `remote` (see wordcount/placement.py).
+A partition cuts the first incarnation of WORKER off for DURATION seconds,
+START seconds after that process started (its own clock, so no two clocks
+need agree): every datagram it sends or receives is dropped and its TCP
+connections stall (their bytes arrive when it heals, as kernel
+retransmissions would). A replacement runs "on another host" and is not cut
+off; since the coordinator cannot kill what it cannot reach, the cut-off
+incarnation is placed `remote` (see wordcount/placement.py).
 """
 from __future__ import annotations
 
@@ -143,7 +144,7 @@ def parse_group(text: str) -> Group:
 
 def parse_partition(text: str, ids: list[str] | None = None) -> Partition:
     match = _PARTITION.match(text.strip())
-    bad = f"bad --partition {text!r}: use WORKER@START+DURATION (seconds after the job started), e.g. mapper-0@1.5+3"
+    bad = f"bad --partition {text!r}: use WORKER@START+DURATION (seconds after WORKER started), e.g. mapper-0@1.5+3"
     if not match:
         raise UserError(bad)
     try:
@@ -159,29 +160,27 @@ def parse_partition(text: str, ids: list[str] | None = None) -> Partition:
 
 @dataclass(frozen=True)
 class NetSpec:
-    """Everything `stream.net` says, parsed. `epoch` (wall-clock seconds) is
-    when the job started: the launcher sets it, partitions count from it."""
+    """Everything `stream.net` says, parsed."""
 
     groups: tuple[Group, ...] = ()
     partitions: tuple[Partition, ...] = ()
     seed: int = 0
-    epoch: float = 0.0
 
     @property
     def active(self) -> bool:
         return bool(self.groups or self.partitions)
 
-    def partitioned(self, worker: str, since_epoch: float) -> Partition | None:
-        """The partition cutting `worker` off at `since_epoch`, if any."""
+    def partitioned(self, worker: str, uptime: float) -> Partition | None:
+        """The partition cutting `worker`'s first incarnation off `uptime` s after it started, if any."""
         return next((p for p in self.partitions
-                     if p.worker == worker and p.start_s <= since_epoch < p.end_s), None)
+                     if p.worker == worker and p.start_s <= uptime < p.end_s), None)
 
 
-NET_KEYS = {"faults": list, "partitions": list, "seed": int, "epoch": (int, float)}
+NET_KEYS = {"faults": list, "partitions": list, "seed": int}
 
 
 def from_setting(value: dict, where: str = "settings") -> NetSpec:
-    """The `stream.net` setting: {"faults": [--net texts], "partitions": [...], "seed": S, "epoch": T}."""
+    """The `stream.net` setting: {"faults": [--net texts], "partitions": [...], "seed": S}."""
     for key, item in value.items():
         kind = NET_KEYS.get(key)
         if kind is None:
@@ -190,8 +189,8 @@ def from_setting(value: dict, where: str = "settings") -> NetSpec:
             raise UserError(f"{where}: 'stream.net.{key}' has the wrong type ({item!r})")
     return NetSpec(tuple(parse_group(t) for t in value.get("faults", [])),
                    tuple(parse_partition(t) for t in value.get("partitions", [])),
-                   int(value.get("seed", 0)), float(value.get("epoch", 0.0)))
+                   int(value.get("seed", 0)))
 
 
-def to_setting(faults: list[str], partitions: list[str], seed: int, epoch: float) -> dict:
-    return {"faults": list(faults), "partitions": list(partitions), "seed": seed, "epoch": epoch}
+def to_setting(faults: list[str], partitions: list[str], seed: int) -> dict:
+    return {"faults": list(faults), "partitions": list(partitions), "seed": seed}

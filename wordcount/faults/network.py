@@ -48,7 +48,8 @@ class NetFaults:
     def __init__(self, spec: NetSpec, me: str, incarnation: int = 0) -> None:
         self.spec = spec
         self.me = me
-        self.started = self.since_epoch()
+        self.incarnation = incarnation
+        self.started = time.monotonic()
         self.rng = random.Random(f"{spec.seed}:{me}:{incarnation}")
         self.lock = threading.Lock()
         self.counts = {"dropped": 0, "duplicated": 0, "delayed": 0, "cut": 0}
@@ -57,27 +58,23 @@ class NetFaults:
     def for_process(cls, spec: NetSpec, me: str, incarnation: int = 0) -> "NetFaults | None":
         return cls(spec, me, incarnation) if spec.active else None
 
-    def since_epoch(self) -> float:
-        return time.time() - self.spec.epoch
+    def uptime(self) -> float:
+        return time.monotonic() - self.started
 
     def cut_until(self) -> float | None:
-        """Seconds since the epoch at which our partition heals, if we are cut off now.
+        """Our uptime at which our partition heals, if we are cut off now.
 
-        Only processes already running when the partition began are cut: a
-        replacement started during it runs "elsewhere"."""
-        now = self.since_epoch()
-        p = self.spec.partitioned(self.me, now)
-        if p is None or self.started >= p.start_s:
-            return None
-        return p.end_s
+        Only first incarnations are cut: a replacement runs "elsewhere"."""
+        p = self.spec.partitioned(self.me, self.uptime()) if self.incarnation == 0 else None
+        return None if p is None else p.end_s
 
     def hold(self, stopping: threading.Event | None = None) -> None:
         """Stall a TCP operation while we are partitioned; raise OSError if told to stop meanwhile."""
         end = self.cut_until()
         if end is None:
             return
-        log.warning("partitioned: TCP stalls for %.2fs", end - self.since_epoch())
-        while (left := end - self.since_epoch()) > 0:
+        log.warning("partitioned: TCP stalls for %.2fs", end - self.uptime())
+        while (left := end - self.uptime()) > 0:
             if stopping is not None and stopping.wait(min(left, 0.2)):
                 raise OSError("stopped while partitioned")
             if stopping is None:

@@ -264,7 +264,7 @@ def run_stream(args: argparse.Namespace) -> int:
     if args.throttle < 0:
         raise UserError("--throttle must be >= 0")
     check_ports(st)
-    settings = apply_net(args, settings, time.time())
+    settings = apply_net(args, settings)
     if describe(settings):
         log.info("network faults: %s", describe(settings))
     if plan:

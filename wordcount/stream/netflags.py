@@ -2,9 +2,9 @@
 from the command line into the `stream.net` setting every process reads.
 
 The grammar is in wordcount/faults/netspec.py; this module only turns flags
-(on top of whatever config.json's `stream.net` says) into that setting, adds
-the job's start time (partitions count from it), and places every partitioned
-first incarnation `remote`: the coordinator cannot kill what it cannot reach.
+(on top of whatever config.json's `stream.net` says) into that setting and
+places every partitioned first incarnation `remote`: the coordinator cannot
+kill what it cannot reach.
 """
 from __future__ import annotations
 
@@ -25,8 +25,8 @@ network faults (in-process, at the socket layer; no root needed):
       to=WHO, from=WHO          only datagrams to/from WHO: coordinator, worker, mapper, reducer, an id
       e.g. --net loss=0.2,dup=0.05,reorder=0.1   (20% loss on every direction)
   --partition WORKER@START+DURATION
-      cut WORKER off (UDP dropped, TCP stalled) from START to START+DURATION seconds
-      after the job started; the cut-off process counts as remote (it cannot be
+      cut WORKER's first incarnation off (UDP dropped, TCP stalled) from START to
+      START+DURATION seconds after it started; it counts as remote (it cannot be
       killed), so it must notice it was superseded and exit by itself. Repeatable.
   --net-seed S                 seed of the faults (default: --chaos, else --seed, else 0)
 """
@@ -47,9 +47,9 @@ def net_seed(args: argparse.Namespace, configured: int) -> int:
     return configured
 
 
-def apply_net(args: argparse.Namespace, settings: Settings, epoch: float) -> Settings:
-    """Settings with the flags' faults added to `stream.net`, the epoch set and
-    partitioned incarnations placed remote. Validates every flag first."""
+def apply_net(args: argparse.Namespace, settings: Settings) -> Settings:
+    """Settings with the flags' faults added to `stream.net` and partitioned
+    incarnations placed remote. Validates every flag first."""
     st = settings.stream
     configured = dict(st.net)
     faults = [*configured.get("faults", []), *args.net]
@@ -61,7 +61,7 @@ def apply_net(args: argparse.Namespace, settings: Settings, epoch: float) -> Set
     placement = dict(st.placement)
     for p in parsed:
         placement = with_remote(placement, p.worker, 0)
-    net = netspec.to_setting(faults, partitions, net_seed(args, int(configured.get("seed", 0))), epoch)
+    net = netspec.to_setting(faults, partitions, net_seed(args, int(configured.get("seed", 0))))
     return replace(settings, stream=replace(st, net=net, placement=placement))
 
 
