@@ -122,6 +122,8 @@ class Coordinator:
             self._reply(m.Superseded(m.COORDINATOR, current), addr)
             return
         if msg.incarnation == current:
+            if self.addresses.get(msg.sender) != addr:
+                log.info("%s incarnation %d is at %s:%d", msg.sender, current, *addr)
             self.addresses[msg.sender] = addr
             if isinstance(msg, m.Hello) and msg.sender.startswith("reducer") and msg.port:
                 self.sup.reducer_ports[int(msg.sender.rsplit("-", 1)[1])] = msg.port

@@ -133,7 +133,10 @@ class Reducer(StreamWorker):
     # -- commands ------------------------------------------------------------------------------
     def on_word_counts(self, msg: m.WordCounts) -> None:
         if not self.is_current(msg.recovery_id):
-            return  # sent before the last recovery: its effect was rolled back
+            # sent before the last recovery (its effect was rolled back), or by a zombie
+            log.info("dropped word counts of entry %s from %s: recovery %d, ours is %d", msg.entry_id,
+                     msg.sender, msg.recovery_id, self.recovery_id)
+            return
         counts = self.counts
         for word, n in msg.counts.items():
             counts[word] = counts.get(word, 0) + n

@@ -229,10 +229,12 @@ def _die_with_pytest() -> None:  # in the child between fork and exec
 
 
 def start_client(args: list[str], *, cwd: str | os.PathLike | None = None,
-                 env: Mapping[str, str] | None = None, client: Path = CLIENT) -> subprocess.Popen:
-    """Start client.py (ours, or another copy's) in the background (own process group), tagged."""
+                 env: Mapping[str, str] | None = None, client: Path = CLIENT,
+                 launch: Iterable[str] = ()) -> subprocess.Popen:
+    """Start client.py (ours, or another copy's) in the background (own process group), tagged;
+    `launch` is an argv prefix, e.g. `ip netns exec NS` (tests/kit/netns.py)."""
     return subprocess.Popen(
-        [sys.executable, str(client), *map(str, args)],
+        [*launch, sys.executable, str(client), *map(str, args)],
         cwd=cwd, env=_client_env(env), stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         encoding="utf-8", errors="replace", start_new_session=True, preexec_fn=_die_with_pytest,
@@ -262,9 +264,10 @@ def stop_client(proc: subprocess.Popen, timeout: float) -> tuple[str, str]:
 
 
 def run_client(args: list[str], *, cwd: str | os.PathLike | None = None, timeout: float = 120,
-               env: Mapping[str, str] | None = None, client: Path = CLIENT) -> subprocess.CompletedProcess:
+               env: Mapping[str, str] | None = None, client: Path = CLIENT,
+               launch: Iterable[str] = ()) -> subprocess.CompletedProcess:
     """Run `python client.py *args` to completion, tagged, capturing text output."""
-    proc = start_client(args, cwd=cwd, env=env, client=client)
+    proc = start_client(args, cwd=cwd, env=env, client=client, launch=launch)
     out, err = stop_client(proc, timeout)
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 

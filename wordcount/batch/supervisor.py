@@ -15,6 +15,7 @@ from wordcount.batch.jobstate import is_done
 from wordcount.config import Settings, to_json
 from wordcount.errors import JobFailed
 from wordcount.keys import JobKeys
+from wordcount.placement import place_of
 from wordcount.progress import Progress
 
 log = logging.getLogger("client")
@@ -40,10 +41,11 @@ class Supervisor:
     generation: int = 0
 
     def start_worker(self, name: str) -> None:
+        """Start worker `name`, where `batch.placement` puts it (its launch prefix)."""
         self.workers[name] = parts.spawn(
             self.settings.parts, "worker", ["--name", name, "--job", self.keys.job, "--settings", self.settings_path],
             label=name, log_path=os.path.join(self.run_path, "logs", f"{name}.log"),
-            env={"WC_REDIS_URL": self.url})
+            env={"WC_REDIS_URL": self.url}, launch=place_of(self.settings.batch.placement, name).launch)
 
     @property
     def settings_path(self) -> str:
