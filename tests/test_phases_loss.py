@@ -11,7 +11,7 @@ import pytest
 from test_phases import ALL, MAPPERS, REDUCERS, T, acks, alive, fresh, in_checkpoint, run, rx, sends
 
 import message as m
-from coordinator.phases import Finish, Phase, State, Tick, WorkerExited, step
+from coordinator.phases import Finish, Phase, State, Tick, WorkerExited
 
 pytestmark = [pytest.mark.stream, pytest.mark.timeout(60)]
 
