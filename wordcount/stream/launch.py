@@ -296,7 +296,7 @@ def run_stream(args: argparse.Namespace) -> int:
                       "bytes": sum(f.size for f in inputs), "mappers": st.mappers, "reducers": st.reducers,
                       "checkpoint_interval_s": st.checkpoint_interval_s, "run_path": run_path,
                       "trace": trace.path(), "chaos": chaos_record(plan, result.get("chaos")),
-                      "net": settings.stream.net or None, "zombies": result.get("zombies", []),
+                      "net": settings.stream.net or None, **zombie_record(result.get("zombies", [])),
                       **{k: result[k] for k in ("checkpoints_completed", "recoveries", "kills",
                                                 "final_checkpoint_id", "recovery_id")}},
                      run_path, args.record)
@@ -323,6 +323,12 @@ def chaos_record(plan: ChaosPlan | None, fired: list[dict] | None) -> dict | Non
         log.warning("chaos: %d of %d kills never fired (the job ended first): %s", len(plan.kills) - len(fired),
                     len(plan.kills), ", ".join(map(str, plan.kills[len(fired):])))
     return {**plan.to_json(), "fired": fired}
+
+
+def zombie_record(zombies: list[dict]) -> dict:
+    """Superseded processes the coordinator could not kill: did they exit by themselves?"""
+    exited = sum(bool(z["exited_by_itself"]) for z in zombies)
+    return {"zombies": zombies, "zombies_exited": exited, "zombies_stopped": len(zombies) - exited}
 
 
 def start_coordinator(settings: Settings, spec_path: str, url: str, run_path: str) -> subprocess.Popen:
