@@ -8,10 +8,10 @@ with the reason, where namespaces cannot be made (not root, no nft)."""
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from kit.netjobs import LAB2_HOSTS, lab2_placement, run_log, start_redis
 from kit.netns import NetLab, unavailable
 from support import (
     assert_same_table,
@@ -28,17 +28,12 @@ from support import (
 )
 from test_stream import STREAM_TEST, make_small_corpus
 
-import myrds
 from wordcount import procs
 from wordcount.stream.worker import SUPERSEDED_EXIT
 
 REASON = unavailable()
 pytestmark = [pytest.mark.net, pytest.mark.timeout(120),
               pytest.mark.skipif(REASON is not None, reason=f"network namespaces unavailable: {REASON}")]
-LAB2_HOSTS = ["coord", "redis", "m0", "m0b", "m1", "r0", "r1"]
-PING = ("import sys, time, redis\nc = redis.Redis.from_url(sys.argv[1], socket_timeout=1)\n"
-        "for _ in range(150):\n    try:\n        c.ping(); sys.exit(0)\n    except redis.RedisError:\n"
-        "        time.sleep(0.1)\nsys.exit(1)\n")
 
 
 @pytest.fixture
@@ -47,30 +42,13 @@ def redis_on(tmp_path):
     started: list[subprocess.Popen] = []
 
     def start(lab: NetLab, host: str, client_host: str) -> str:
-        binary, _ = myrds.find_binary()
-        data = tmp_path / "redis-ns"
-        data.mkdir(exist_ok=True)
-        addr = lab.address(host)
-        started.append(procs.spawn([*lab.launch(host), binary, "--bind", addr, "--port", "6379", "--save", "",
-                                    "--appendonly", "no", "--protected-mode", "no", "--dir", str(data),
-                                    "--daemonize", "no", "--logfile", ""], log_path=str(data / "server.log"),
-                                   cwd=str(data)))
-        url = f"redis://{addr}:6379/0"
-        ping = subprocess.run([*lab.launch(client_host), sys.executable, "-c", PING, url], timeout=30)
-        assert ping.returncode == 0, f"Redis on {host} ({addr}) never answered"
+        proc, url = start_redis(lab, host, client_host, tmp_path / "redis-ns")
+        started.append(proc)
         return url
 
     yield start
     for proc in started:
         procs.stop(proc)
-
-
-def lab2_placement(lab: NetLab, remote_m0: bool = False) -> dict:
-    """mapper-0's first incarnation on m0, its replacements on m0b; one host per other worker."""
-    def place(host: str) -> dict:
-        return {"host": lab.address(host), "launch": lab.launch(host)}
-    return {"mapper-0.0": {**place("m0"), "remote": remote_m0}, "mapper-0": place("m0b"), "mapper-1": place("m1"),
-            "reducer-0": place("r0"), "reducer-1": place("r1")}
 
 
 def lab2_args(cwd: Path, lab: NetLab, url: str, data: Path, *args: object, remote_m0: bool = False,
@@ -102,11 +80,6 @@ def test_lab2_across_hosts_with_kernel_loss_and_duplicates_is_exact(tmp_path, re
         assert f"{worker} incarnation 0 is at {lab.address(host)}:" in coordinator_log
 
 
-def _log(cwd: Path, name: str) -> str:
-    paths = list((cwd / ".wc-run").glob(f"*/logs/{name}"))
-    return paths[0].read_text(errors="replace") if paths else ""
-
-
 def test_lab2_partitioned_mapper_is_replaced_and_its_zombie_changes_nothing(tmp_path, redis_on):
     data, cwd = make_small_corpus(tmp_path), tmp_path / "run"
     with NetLab(LAB2_HOSTS) as lab:
@@ -114,11 +87,11 @@ def test_lab2_partitioned_mapper_is_replaced_and_its_zombie_changes_nothing(tmp_
         proc = start_client(lab2_args(cwd, lab, url, data, "--throttle", 0.15, remote_m0=True, lost_contact_s=8.0),
                             cwd=cwd, launch=lab.launch("coord"))
         try:
-            wait_until(lambda: "checkpoint 2 taken" in _log(cwd, "mapper-0.0.log"), 40, "mapper-0 at work")
+            wait_until(lambda: "checkpoint 2 taken" in run_log(cwd, "mapper-0.0.log"), 40, "mapper-0 at work")
             lab.cut("m0")
-            wait_until(lambda: "mapper-0 failed (unreachable)" in _log(cwd, "coordinator.log"), 20,
+            wait_until(lambda: "mapper-0 failed (unreachable)" in run_log(cwd, "coordinator.log"), 20,
                        "the coordinator to declare the cut-off mapper dead")
-            wait_until(lambda: "recovered to checkpoint" in _log(cwd, "mapper-0.1.log"), 20, "its replacement")
+            wait_until(lambda: "recovered to checkpoint" in run_log(cwd, "mapper-0.1.log"), 20, "its replacement")
             lab.heal("m0")
             out, err = stop_client(proc, 90)
         finally:
@@ -127,7 +100,7 @@ def test_lab2_partitioned_mapper_is_replaced_and_its_zombie_changes_nothing(tmp_
         record = finished(cwd, data, subprocess.CompletedProcess(proc.args, proc.returncode, out, err))
     (zombie,) = record["zombies"]
     assert zombie["exited_by_itself"] and zombie["status"] == SUPERSEDED_EXIT, zombie
-    assert "superseded by incarnation 1" in _log(cwd, "mapper-0.0.log")
+    assert "superseded by incarnation 1" in run_log(cwd, "mapper-0.0.log")
 
 
 def test_lab1_worker_partitioned_from_redis_loses_its_entries_and_its_late_commit_changes_nothing(
@@ -141,9 +114,9 @@ def test_lab1_worker_partitioned_from_redis_loses_its_entries_and_its_late_commi
         proc = start_client(["--data", data, "--record", cwd / "record.json", "--redis-url", url], cwd=cwd,
                             launch=lab.launch("client"))
         try:
-            wait_until(lambda: "stalling" in _log(cwd, "w0.log"), 40, "w0 holding entries")
+            wait_until(lambda: "stalling" in run_log(cwd, "w0.log"), 40, "w0 holding entries")
             lab.cut("w0")
-            wait_until(lambda: "stole" in _log(cwd, "w1.log") + _log(cwd, "w2.log"), 20, "its entries stolen")
+            wait_until(lambda: "stole" in run_log(cwd, "w1.log") + run_log(cwd, "w2.log"), 20, "its entries stolen")
             lab.heal("w0")
             out, err = stop_client(proc, 90)
         finally:
@@ -151,4 +124,4 @@ def test_lab1_worker_partitioned_from_redis_loses_its_entries_and_its_late_commi
                 stop_client(proc, 5)
         record = finished(cwd, data, subprocess.CompletedProcess(proc.args, proc.returncode, out, err))
     assert record["stolen"] >= 1
-    assert "no longer pending" in _log(cwd, "w0.log") + _log(cwd, "w1.log") + _log(cwd, "w2.log")
+    assert "no longer pending" in run_log(cwd, "w0.log") + run_log(cwd, "w1.log") + run_log(cwd, "w2.log")
