@@ -125,9 +125,11 @@ class Coordinator:
             if self.addresses.get(msg.sender) != addr:
                 log.info("%s incarnation %d is at %s:%d", msg.sender, current, *addr)
             self.addresses[msg.sender] = addr
-            if isinstance(msg, m.Hello) and msg.sender.startswith("reducer") and msg.port:
+            reducer = msg.sender.startswith("reducer")
+            if isinstance(msg, m.Hello) and reducer and msg.port:
                 self.sup.reducer_ports[int(msg.sender.rsplit("-", 1)[1])] = msg.port
-            self._reply(m.HelloAck(m.COORDINATOR, current), addr)
+            if not reducer or self.sup.reducer_ports[int(msg.sender.rsplit("-", 1)[1])]:
+                self._reply(m.HelloAck(m.COORDINATOR, current), addr)  # not before a reducer's port is known
 
     def _reply(self, msg: m.Message, addr: tuple[str, int]) -> None:
         try:

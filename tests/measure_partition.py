@@ -19,9 +19,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from support import make_corpus, read_record, run_client, start_client, stop_client, wait_until, write_config
+from support import make_corpus, read_record, run_client, start_client, write_config
 
-from kit.netjobs import LAB2_HOSTS, lab2_placement, run_log, start_redis
+from kit.netjobs import LAB2_HOSTS, cut_while, lab2_placement, run_log, start_redis
 from kit.netns import NetLab
 from wordcount import procs
 
@@ -47,11 +47,9 @@ def in_namespaces(cwd: Path, data: Path) -> dict:
                                       "placement": lab2_placement(lab, remote_m0=True)})
             proc = start_client(["stream", "--data", data, "--record", cwd / "record.json", "--redis-url", url,
                                  *ARGS], cwd=cwd, launch=lab.launch("coord"))
-            wait_until(lambda: "checkpoint 2 taken" in run_log(cwd, "mapper-0.0.log"), 40, "mapper-0 at work")
-            lab.cut("m0")
-            wait_until(lambda: "recovered to checkpoint" in run_log(cwd, "mapper-0.1.log"), 20, "a replacement")
-            lab.heal("m0")
-            stop_client(proc, 90)
+            cut_while(lab, "m0", proc, (lambda: "checkpoint 2 taken" in run_log(cwd, "mapper-0.0.log"), 40,
+                                        "mapper-0 at work"),
+                      [(lambda: "recovered to checkpoint" in run_log(cwd, "mapper-0.1.log"), 20, "a replacement")])
         finally:
             procs.stop(redis)
     return read_record(cwd / "record.json")

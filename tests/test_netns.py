@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from kit.netjobs import LAB2_HOSTS, lab2_placement, run_log, start_redis
+from kit.netjobs import LAB2_HOSTS, cut_while, lab2_placement, run_log, start_redis
 from kit.netns import NetLab, unavailable
 from support import (
     assert_same_table,
@@ -22,8 +22,6 @@ from support import (
     serial,
     slow_workers,
     start_client,
-    stop_client,
-    wait_until,
     write_config,
 )
 from test_stream import STREAM_TEST, make_small_corpus
@@ -86,18 +84,13 @@ def test_lab2_partitioned_mapper_is_replaced_and_its_zombie_changes_nothing(tmp_
         url = redis_on(lab, "redis", "coord")
         proc = start_client(lab2_args(cwd, lab, url, data, "--throttle", 0.15, remote_m0=True, lost_contact_s=8.0),
                             cwd=cwd, launch=lab.launch("coord"))
-        try:
-            wait_until(lambda: "checkpoint 2 taken" in run_log(cwd, "mapper-0.0.log"), 40, "mapper-0 at work")
-            lab.cut("m0")
-            wait_until(lambda: "mapper-0 failed (unreachable)" in run_log(cwd, "coordinator.log"), 20,
-                       "the coordinator to declare the cut-off mapper dead")
-            wait_until(lambda: "recovered to checkpoint" in run_log(cwd, "mapper-0.1.log"), 20, "its replacement")
-            lab.heal("m0")
-            out, err = stop_client(proc, 90)
-        finally:
-            if proc.poll() is None:
-                stop_client(proc, 5)
-        record = finished(cwd, data, subprocess.CompletedProcess(proc.args, proc.returncode, out, err))
+        result = cut_while(lab, "m0", proc, (lambda: "checkpoint 2 taken" in run_log(cwd, "mapper-0.0.log"), 40,
+                                             "mapper-0 at work"),
+                           [(lambda: "mapper-0 failed (unreachable)" in run_log(cwd, "coordinator.log"), 20,
+                             "the coordinator to declare the cut-off mapper dead"),
+                            (lambda: "recovered to checkpoint" in run_log(cwd, "mapper-0.1.log"), 20,
+                             "its replacement")])
+        record = finished(cwd, data, result)
     (zombie,) = record["zombies"]
     assert zombie["exited_by_itself"] and zombie["status"] == SUPERSEDED_EXIT, zombie
     assert "superseded by incarnation 1" in run_log(cwd, "mapper-0.0.log")
@@ -113,15 +106,9 @@ def test_lab1_worker_partitioned_from_redis_loses_its_entries_and_its_late_commi
                                  "placement": {"w0": {"launch": lab.launch("w0")}}})
         proc = start_client(["--data", data, "--record", cwd / "record.json", "--redis-url", url], cwd=cwd,
                             launch=lab.launch("client"))
-        try:
-            wait_until(lambda: "stalling" in run_log(cwd, "w0.log"), 40, "w0 holding entries")
-            lab.cut("w0")
-            wait_until(lambda: "stole" in run_log(cwd, "w1.log") + run_log(cwd, "w2.log"), 20, "its entries stolen")
-            lab.heal("w0")
-            out, err = stop_client(proc, 90)
-        finally:
-            if proc.poll() is None:
-                stop_client(proc, 5)
-        record = finished(cwd, data, subprocess.CompletedProcess(proc.args, proc.returncode, out, err))
+        result = cut_while(lab, "w0", proc, (lambda: "stalling" in run_log(cwd, "w0.log"), 40, "w0 holding entries"),
+                           [(lambda: "stole" in run_log(cwd, "w1.log") + run_log(cwd, "w2.log"), 20,
+                             "its entries stolen")])
+        record = finished(cwd, data, result)
     assert record["stolen"] >= 1
     assert "no longer pending" in run_log(cwd, "w0.log") + run_log(cwd, "w1.log") + run_log(cwd, "w2.log")

@@ -6,10 +6,15 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Callable
+
+from support import stop_client, wait_until
 
 import myrds
 from kit.netns import NetLab
 from wordcount import procs
+
+Step = tuple[Callable[[], object], float, str]  # wait_until's (predicate, timeout, what)
 
 LAB2_HOSTS = ["coord", "redis", "m0", "m0b", "m1", "r0", "r1"]
 _PING = ("import sys, time, redis\nc = redis.Redis.from_url(sys.argv[1], socket_timeout=1)\n"
@@ -45,3 +50,20 @@ def run_log(cwd: Path, name: str) -> str:
     """Log `name` of the (only) job run in `cwd`, or "" before it exists."""
     paths = list((cwd / ".wc-run").glob(f"*/logs/{name}"))
     return paths[0].read_text(errors="replace") if paths else ""
+
+
+def cut_while(lab: NetLab, host: str, proc: subprocess.Popen, before: Step, during: list[Step],
+              timeout: float = 90) -> subprocess.CompletedProcess:
+    """Once `before` holds, cut `host` off until every `during` step held, heal it,
+    and return the finished client `proc` (stopped, with its output)."""
+    try:
+        wait_until(*before)
+        lab.cut(host)
+        for step in during:
+            wait_until(*step)
+        lab.heal(host)
+        out, err = stop_client(proc, timeout)
+    finally:
+        if proc.poll() is None:
+            stop_client(proc, 5)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)

@@ -163,8 +163,7 @@ class StreamWorker:
     def leave(self, code: int, why: str) -> None:
         """Stop on our own (superseded, or cut off): the coordinator may be unable to kill us."""
         log.warning("%s", why)
-        trace.event(trace.EXIT, code=code, why=why)
-        self.exit_code = code
+        self.exit_code = code  # run_worker traces the exit with it
         self.stopping.set()
 
     def _listen(self) -> None:
