@@ -27,14 +27,14 @@ from wordcount.cli import (
     run_main,
     settings_and_inputs,
     with_replay,
-    write_record,
 )
 from wordcount.config import Settings
 from wordcount.errors import UserError
-from wordcount.faults.batch_plan import Schedule, batch_schedule
-from wordcount.faults.process import parse_crash_spec
+from wordcount.faults.flags import parse_batch_crashes
+from wordcount.faults.plans import BatchPlan, batch_schedule
 from wordcount.inputs import InputFile
 from wordcount.keys import JobKeys, new_job_id
+from wordcount.record import RunRecord
 from wordcount.stream.launch import stream_main
 
 log = logging.getLogger("client")
@@ -48,13 +48,15 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     )
     add_common_arguments(parser)
     parser.add_argument("--workers", type=int, metavar="N", help="number of worker processes")
-    parser.add_argument("--crash", action="append", default=[], metavar="NAME:POINT",
-                        help="make worker NAME (w0, w1, ...) die at POINT: after_read, mid_count, "
-                        "before_commit, after_commit; or stall before every commit with slow[=SECONDS]. "
-                        "Repeatable. Fires once: replacements get new names.")
+    parser.add_argument("--crash", action="append", default=[], metavar="NAME:POINT[@K][=ACTION]",
+                        help="fault of worker NAME (w0, w1, ...) on its K-th arrival (default 1st) at "
+                        "POINT: after_read, mid_count, before_commit, after_commit. ACTION: exit (default) "
+                        "dies at once, slow:SECONDS stalls at every arrival from the K-th on, e.g. "
+                        "w1:before_commit=slow:4 (old spelling: w1:slow=4). Repeatable; fires once per "
+                        "name: replacements get new names. See docs/faults.md")
     parser.add_argument("--kill-redis-every", type=float, metavar="S",
-                        help="SIGKILL the private Redis every S seconds while work is pending, "
-                        "then restart it (needs a server this client started)")
+                        help="SIGKILL the private Redis (process or container) every S seconds while "
+                        "work is pending, then restart it (needs a server this client started)")
     parser.add_argument("--chaos", type=int, metavar="SEED",
                         help="seeded crash schedule: some workers die at a random point and arrival, "
                         "and the private Redis is killed after a random number of committed files; "
@@ -65,7 +67,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 
 
 def overrides(args: argparse.Namespace) -> dict:
-    crash = dict(parse_crash_spec(s) for s in args.crash) or None
+    crash = parse_batch_crashes(args.crash) or None
     return {"batch.workers": args.workers, "batch.crash": crash,
             "batch.kill_redis_every_s": args.kill_redis_every, "batch.claim_timeout_s": args.claim_timeout}
 
@@ -74,21 +76,21 @@ def overrides(args: argparse.Namespace) -> dict:
 def batch_main(argv: Sequence[str]) -> int:
     args = parse_args(argv)
     settings, inputs = settings_and_inputs(args, overrides(args))
-    external = bool(settings.redis_url or os.environ.get("REDIS_URL"))
+    external = bool(myrds.external_url(settings.redis_url, settings.redis_backend))
     if settings.batch.kill_redis_every_s and external:
         raise UserError("--kill-redis-every needs a Redis started by this client; drop --redis-url/REDIS_URL")
-    schedule = None
+    plan = None
     if args.chaos is not None:
-        schedule = batch_schedule(args.chaos, settings.batch.workers, len(inputs), not external)
-        crashes = {**schedule.crashes, **settings.batch.crash}
+        plan = batch_schedule(args.chaos, settings.batch.workers, len(inputs), not external)
+        crashes = {**plan.crashes, **settings.batch.crash}
         settings = replace(settings, batch=replace(settings.batch, crash=crashes))
         log.info("chaos seed %d: crashes %s, Redis kills after %s committed files",
-                 args.chaos, schedule.crashes, list(schedule.redis_kills_after))
-    return with_replay(lambda: run_batch(args, settings, inputs, schedule), argv)
+                 args.chaos, plan.crashes, list(plan.redis_kills_after))
+    return with_replay(lambda: run_batch(args, settings, inputs, plan), argv)
 
 
 def run_batch(args: argparse.Namespace, settings: Settings, inputs: list[InputFile],
-              schedule: Schedule | None) -> int:
+              plan: BatchPlan | None) -> int:
     keys = JobKeys(new_job_id())
     run_path = os.path.abspath(os.path.join(settings.run_dir, keys.job))
     os.makedirs(os.path.join(run_path, "logs"), exist_ok=True)
@@ -96,7 +98,8 @@ def run_batch(args: argparse.Namespace, settings: Settings, inputs: list[InputFi
     trace.event(trace.RUN_START, job=keys.job, lab=1, workers=settings.batch.workers, files=len(inputs),
                 wall=time.time())
     t0 = time.perf_counter()
-    server, conn, url = myrds.open_server(settings.redis_url, run_path, parts.resolve(settings.parts, "lua"))
+    server, conn, url = myrds.open_server(settings.redis_url, run_path, parts.resolve(settings.parts, "lua"),
+                                          settings.redis_backend, settings.docker_image)
     if server:
         trace.event(trace.SPAWN, target="redis", target_pid=redis_pid(server))
     sup = None
@@ -104,7 +107,7 @@ def run_batch(args: argparse.Namespace, settings: Settings, inputs: list[InputFi
         enqueue(conn, keys, inputs)
         sup = Supervisor(settings, keys, url, run_path, conn, server,
                          len(inputs), sum(f.size for f in inputs),
-                         list(schedule.redis_kills_after) if schedule else [])
+                         list(plan.redis_kills_after) if plan else [])
         sup.start_all()
         sup.run()
         table, warnings = read_results(sup.conn, keys)
@@ -115,11 +118,11 @@ def run_batch(args: argparse.Namespace, settings: Settings, inputs: list[InputFi
                  keys.job, sup.replacements, stolen, restarts)
         trace.event(trace.JOB_DONE, elapsed_s=elapsed, stolen=stolen, redis_restarts=restarts,
                     replacements=sup.replacements)
-        write_record({"job": keys.job, "kind": "batch", "elapsed_s": elapsed, "files": len(inputs),
-                      "bytes": sum(f.size for f in inputs), "workers": settings.batch.workers,
-                      "stolen": stolen, "redis_restarts": restarts, "replacements": sup.replacements,
-                      "trace": trace.path(), "chaos": schedule.to_json() if schedule else None},
-                     run_path, args.record)
+        RunRecord(kind="batch", job=keys.job, elapsed_s=elapsed, files=len(inputs),
+                  bytes=sum(f.size for f in inputs), run_path=run_path, trace=trace.path(),
+                  chaos=plan.to_json() if plan else None, workers=settings.batch.workers,
+                  stolen=stolen, redis_restarts=restarts, replacements=sup.replacements,
+                  ).write(run_path, args.record)
     finally:
         if sup:
             sup.stop_workers()

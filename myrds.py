@@ -8,6 +8,8 @@ restart rolls back to a known point).
 """
 from __future__ import annotations
 
+import argparse
+import functools
 import logging
 import os
 import re
@@ -15,14 +17,18 @@ import secrets
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 from urllib.parse import urlparse
 
 import redis
 
-from wordcount import procs
+from wordcount import docker_image, docker_redis, docker_sdk, procs
+from wordcount.cli import run_main
+from wordcount.docker_redis import DockerServer
 from wordcount.errors import UserError
 
 log = logging.getLogger("myrds")
@@ -171,6 +177,10 @@ class ManagedServer:
     def log_path(self) -> str:
         return os.path.join(self.data_dir, "server.log")
 
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
     def start(self) -> redis.Redis:
         """Start (or restart) on the same port, password and data dir; load functions."""
         argv = [
@@ -247,18 +257,57 @@ def start_private(run_dir: str, library: Path | str = DEFAULT_LIBRARY) -> tuple[
     return server, conn
 
 
+PrivateServer = ManagedServer | DockerServer  # a server this process started, either backend
+
+
+def external_url(url: str | None, backend: str = "local") -> str | None:
+    """The server to use instead of starting one: the URL setting, else $REDIS_URL.
+
+    None with the Docker backend: asking for a container means starting one
+    (settings refuse a URL together with it; $REDIS_URL is ignored).
+    """
+    if backend == "docker":
+        return None
+    return url or os.environ.get("REDIS_URL") or None
+
+
 def open_server(
-    url: str | None, run_dir: str, library: Path | str = DEFAULT_LIBRARY
-) -> tuple[ManagedServer | None, redis.Redis, str]:
-    """Use the configured server if there is one, else start a private one.
+    url: str | None, run_dir: str, library: Path | str = DEFAULT_LIBRARY,
+    backend: str = "local", image: str = docker_sdk.DEFAULT_IMAGE,
+) -> tuple[PrivateServer | None, redis.Redis, str]:
+    """Use the configured server if there is one, else start a private one,
+    as a local process or (backend "docker") in a container from `image`.
 
     Returns (managed server or None, connection, URL for the workers).
     """
-    url = url or os.environ.get("REDIS_URL") or None
+    url = external_url(url, backend)
     if url:
         conn = connect(url)
         load_functions(conn, library)
         log.info("using Redis %s at %s", conn.info("server").get("redis_version"), _safe(url))
         return None, conn, url
+    if backend == "docker":
+        server, conn = docker_redis.start_server(run_dir, image, functools.partial(load_functions, library=library))
+        return server, conn, server.url
     server, conn = start_private(run_dir, library)
     return server, conn, server.url
+
+
+def main(argv: Sequence[str]) -> int:
+    """`python myrds.py image`: build the local image for --redis docker."""
+    parser = argparse.ArgumentParser(prog="myrds.py", description="The Redis server of both jobs.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    image = commands.add_parser(
+        "image", help="build a Redis image from this machine's server binary and its libraries "
+        "(docker import: no registry needed), for 'client.py --redis docker' where redis:7.4 cannot be pulled")
+    image.add_argument("--tag", default=docker_sdk.LOCAL_IMAGE, help=f"image name (default {docker_sdk.LOCAL_IMAGE})")
+    args = parser.parse_args(argv)
+    binary, version = find_binary()
+    tag = docker_image.build(docker_sdk.docker_client(), binary, version, args.tag)
+    print(f"built {tag} from {binary} (v{version}); use it with: "
+          f"python client.py --redis docker --docker-image {tag}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))

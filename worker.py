@@ -25,7 +25,7 @@ import redis
 
 from wordcount import trace
 from wordcount.config import load_settings
-from wordcount.faults.process import CrashPlan
+from wordcount.faults.process import ProcessFaults
 from wordcount.keys import COMMIT_FUNCTION, JobKeys
 from wordcount.tokenize import count_bytes
 
@@ -52,7 +52,7 @@ class Worker:
         self.name = name
         # Unique per process and set here, inside the worker, never by the parent.
         self.consumer = f"{name}-{os.getpid()}"
-        self.crash = CrashPlan(self.settings.batch.crash.get(name), self.settings.batch.slow_s)
+        self.crash = ProcessFaults.for_batch(name, self.settings.batch.crash.get(name), self.settings.batch.slow_s)
         self.spec = self.settings.tokenizer_spec()
         self.url = url
         self.conn = self._connect()
@@ -107,17 +107,18 @@ class Worker:
             batch.extend(got)
             size += sum(i.size for i in got)
             block = None  # later reads in the same batch never wait
-            self.crash.maybe_crash("after_read")
+            self.crash.at("after_read")
         return batch
 
     # -- counting and committing ---------------------------------------------
     def count(self, item: Item) -> None:
         with open(item.path, "rb") as fh:
             data = fh.read()
-        if self.crash.due("mid_count"):
+        if self.crash.due("mid_count"):  # the fault strikes halfway through the file
             half = count_bytes(data[: len(data) // 2], item.path.lower().endswith(".csv"), self.spec)
-            log.info("counted half of %s (%d words) before crashing", item.path, sum(half.counts.values()))
-            self.crash.die("mid_count")
+            log.info("counted half of %s (%d words) before %s", item.path, sum(half.counts.values()),
+                     self.crash.doing)
+            self.crash.fire()
         result = count_bytes(data, item.path.lower().endswith(".csv"), self.spec, item.path)
         item.counts, item.replaced = result.counts, result.replaced
 
@@ -164,11 +165,10 @@ class Worker:
             return not self.job_done()
         for item in batch:
             self.count(item)
-        self.crash.maybe_crash("before_commit")
-        self.crash.maybe_slow()
+        self.crash.at("before_commit")
         applied = self.commit(batch)
         log.info("%s committed %d of %d files", self.consumer, applied, len(batch))
-        self.crash.maybe_crash("after_commit")
+        self.crash.at("after_commit")
         return True
 
     def run(self) -> int:

@@ -1,13 +1,12 @@
-"""Lab 2 coordinator and launcher.
+"""Lab 2 coordinator (`python -m coordinator`, started by wordcount/stream/launch.py).
 
-    launch.py       `python client.py stream ...`: flags, settings, Redis streams,
-                    starts the coordinator process, shows status, reports
-    coordinator.py  the coordinator process (`python -m coordinator`): UDP
-                    receiver thread, sender, health monitor, main loop
+    coordinator.py  the process: UDP receiver thread, sender, health monitor,
+                    main loop and worker registration
     phases.py       the pure phase machine (CP, RECOVER_REDUCER, RECOVER_MAPPER,
                     LAST_CP, EXITING)
     supervisor.py   spawning, killing, reaping and replacing workers
-    chaos.py        --kill schedule and --crash points
+    injector.py     crash injection: timed (--kill) and logical (--chaos,
+                    --kill-at) SIGKILLs, from wordcount/faults/schedules.py
+    status.py       the JSON status and result lines for the launcher
     recoveries.py   time from each failure until progress resumed
-    spec.py         the job description handed from launcher to coordinator
 """

@@ -10,7 +10,8 @@ import signal
 import sys
 from typing import NoReturn, Sequence
 
-from coordinator.coordinator import Coordinator, emit
+from coordinator.coordinator import Coordinator
+from coordinator.status import emit
 from wordcount import trace
 from wordcount.config import load_settings
 from wordcount.errors import JobFailed, UserError

@@ -10,9 +10,10 @@ Threads:
   out the actions: sends (the sender), restarts (the supervisor; spawning
   from this long-lived thread keeps PDEATHSIG meaningful), finishing. The
   Tick is the health monitor: a worker whose heartbeat deadline passed is
-  failed by the phase machine. Crash injection (by the clock, or at the
-  logical points of --chaos/--kill-at, checked after every step) and the
-  status line for the launcher (JSON lines on stdout) happen here too.
+  failed by the phase machine. After every tick and every step it hands
+  the crash injector (injector.py: kills by the clock, or at the logical
+  points of --chaos/--kill-at) what happened, and updates the status line
+  for the launcher (status.py: JSON lines on stdout).
 
 Startup: reducers first; each says hello with the TCP port it listens on
 (the configured one, or the one it picked for 0); then mappers, which get
@@ -20,11 +21,9 @@ those ports on their command line. A replacement reducer rebinds its port.
 """
 from __future__ import annotations
 
-import json
 import logging
 import queue
 import socket
-import sys
 import threading
 import time
 
@@ -39,20 +38,21 @@ from coordinator.phases import (
     Tick,
     WorkerExited,
 )
+from coordinator.injector import FaultInjector
 from coordinator.recoveries import RecoveryLog
+from coordinator.status import StatusLine
 from coordinator.supervisor import Supervisor
 from wordcount import trace
 from wordcount.config import Settings
 from wordcount.errors import JobFailed, UserError
 from wordcount.faults import netspec
 from wordcount.faults.network import NetFaults
-from wordcount.faults.stream_plan import KillSchedule, LogicalKills, worker_ids
+from wordcount.ids import REDUCER, WorkerId, all_ids, mapper
 from wordcount.stream import checkpoint
 from wordcount.stream.spec import JobSpec
 
 log = logging.getLogger("coordinator")
 TICK_S = 0.05  # longest wait for an event: bounds timer and exit-detection latency
-STATUS_EVERY_S = 0.2
 STARTUP_TIMEOUT_S = 30.0
 
 
@@ -87,12 +87,8 @@ class Coordinator:
         self.recoveries = RecoveryLog(self.t0)
         self.state: phases.State | None = None
         self.finish: Finish | None = None
-        self.chaos: KillSchedule | None = None  # --kill: by the clock
-        self.victims: list[str] = []
-        plan = spec.chaos_plan
-        self.logical = LogicalKills(plan) if plan else None  # --chaos / --kill-at: at logical points
-        self.fired: list[dict] = []  # the logical kills, with what the coordinator saw when each fired
-        self._last_status = (0.0, None)
+        self.injector = FaultInjector(spec, self.sup, self.recoveries, self.t0)
+        self.status = StatusLine(spec.total_files)
         self.zombies: list[dict] = []
 
     # -- receiver thread -------------------------------------------------------------
@@ -125,10 +121,10 @@ class Coordinator:
             if self.addresses.get(msg.sender) != addr:
                 log.info("%s incarnation %d is at %s:%d", msg.sender, current, *addr)
             self.addresses[msg.sender] = addr
-            reducer = msg.sender.startswith("reducer")
-            if isinstance(msg, m.Hello) and reducer and msg.port:
-                self.sup.reducer_ports[int(msg.sender.rsplit("-", 1)[1])] = msg.port
-            if not reducer or self.sup.reducer_ports[int(msg.sender.rsplit("-", 1)[1])]:
+            sender = WorkerId.parse(msg.sender)  # one we started: it has an incarnation
+            if isinstance(msg, m.Hello) and sender.kind == REDUCER and msg.port:
+                self.sup.reducer_ports[sender.index] = msg.port
+            if sender.kind != REDUCER or self.sup.reducer_ports[sender.index]:
                 self._reply(m.HelloAck(m.COORDINATOR, current), addr)  # not before a reducer's port is known
 
     def _reply(self, msg: m.Message, addr: tuple[str, int]) -> None:
@@ -151,7 +147,7 @@ class Coordinator:
 
     def startup(self) -> None:
         """Reducers, their ports, then mappers; then the phase machine starts."""
-        reducers = [w for w in worker_ids(self.spec.mappers, self.spec.reducers) if w.startswith("reducer")]
+        reducers = [str(w) for w in all_ids(self.spec.mappers, self.spec.reducers) if w.kind == REDUCER]
         for wid in reducers:
             self.sup.start(wid, 0)
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
@@ -167,12 +163,11 @@ class Coordinator:
                 continue
             self.note_sender(msg, addr)
         for i in range(self.spec.mappers):
-            self.sup.start(f"mapper-{i}", 0)
+            self.sup.start(str(mapper(i)), 0)
         now = time.monotonic()
         self.state = phases.initial_state(self.timing, self.spec.mappers, self.spec.reducers, now,
                                           registered=reducers)
-        if self.spec.kill_spec:
-            self.chaos = KillSchedule(self.spec.kill_spec, worker_ids(self.spec.mappers, self.spec.reducers), now)
+        self.injector.start(now)
         log.info("all workers started; ports %s", self.sup.reducer_ports)
 
     def loop(self) -> None:
@@ -185,8 +180,9 @@ class Coordinator:
             for wid, inc in self.sup.exited():
                 self.feed(WorkerExited(wid, inc, now), now)
             self.feed(Tick(now), now)
-            self.inject_failures(now)
-            self.emit_status(now)
+            assert self.state is not None
+            self.injector.on_tick(self.state, now)
+            self.status.update(self.state, self.sup.running, now)
 
     def _next_events(self) -> list:
         try:
@@ -225,38 +221,7 @@ class Coordinator:
             log.info("phase %s -> %s (recovery %d, completed checkpoint %d)", before.phase.name,
                      self.state.phase.name, self.state.recovery_id, self.state.completed_id)
         self.recoveries.observe(self.state, now)
-        self.kill_at_logical_points([name for name, _ in steps], now)
-
-    def kill_at_logical_points(self, transitions: list[str], now: float) -> None:
-        """--chaos/--kill-at: SIGKILL the victim of the armed kill once this step reached its point."""
-        st = self.state
-        if self.logical is None or st is None or st.phase == Phase.EXITING:
-            return
-        kill = self.logical.due(transitions, st.files_done)
-        if kill is None:
-            return
-        entry = {**kill.to_json(), "checkpoint_id": st.next_cp_id - 1, "completed_id": st.completed_id,
-                 "recovery_id": st.recovery_id, "files_done": st.files_done, "t_s": round(now - self.t0, 3)}
-        if self.sup.running(kill.victim):
-            self.sup.kill(kill.victim, at=str(kill.at))
-            self.recoveries.killed(kill.victim, now)
-        else:  # it already failed on its own and is about to be restarted: nothing to kill
-            entry["skipped"] = "not running"
-            log.warning("chaos: %s reached, but %s is not running", kill.at, kill.victim)
-        self.fired.append(entry)
-
-    def inject_failures(self, now: float) -> None:
-        """--kill: SIGKILL the chosen workers when due, only while work is pending."""
-        if self.chaos is None or self.state is None or self.state.phase == Phase.EXITING:
-            return
-        if not self.victims and self.chaos.due(now):
-            self.victims = self.chaos.victims()
-        if self.victims and all(self.sup.running(w) for w in self.victims):
-            for wid in self.victims:
-                self.sup.kill(wid)
-                self.recoveries.killed(wid, now)
-            self.victims = []
-            self.chaos.done_one(now)
+        self.injector.after_step(self.state, [name for name, _ in steps], now)
 
     # -- the end -----------------------------------------------------------------------------
     def shutdown_workers(self) -> None:
@@ -289,24 +254,7 @@ class Coordinator:
                 "final_checkpoint_id": self.finish.final_checkpoint_id,
                 "checkpoints_completed": self.state.checkpoints_completed,
                 "recovery_id": self.state.recovery_id,
-                "recoveries": self.recoveries.to_json(),
-                "kills": self.chaos.fired if self.chaos else sum("skipped" not in f for f in self.fired),
-                "chaos": self.fired if self.logical else None,
-                "zombies": self.zombies}
-
-    # -- status for the launcher ------------------------------------------------------------------
-    def emit_status(self, now: float, force: bool = False) -> None:
-        st = self.state
-        assert st is not None
-        last_time, last_phase = self._last_status
-        if not force and now - last_time < STATUS_EVERY_S and st.phase == last_phase:
-            return
-        self._last_status = (now, st.phase)
-        workers = {w.id: ("dead" if not self.sup.running(w.id) else "up" if w.registered else "starting")
-                   for w in st.workers}
-        emit({"status": {"phase": st.phase.name, "completed": st.completed_id, "recovery": st.recovery_id,
-                         "workers": workers, "files_done": st.files_done, "files_total": self.spec.total_files,
-                         "checkpoints": st.checkpoints_completed}})
+                "recoveries": self.recoveries.to_json(), **self.injector.result(), "zombies": self.zombies}
 
 
 def _pending_checkpoint(state: phases.State) -> int | None:
@@ -344,9 +292,3 @@ def trace_step(event: phases.Event, steps: list[tuple[str, dict]]) -> None:
                     rid=event.msg.recovery_id)
     for name, fields in steps:
         trace.event(name, **fields)
-
-
-def emit(obj: dict) -> None:
-    """One JSON line to the launcher (stdout is a pipe it reads)."""
-    sys.stdout.write(json.dumps(obj) + "\n")
-    sys.stdout.flush()

@@ -18,6 +18,7 @@ from enum import IntEnum
 from typing import Iterable, Union
 
 import message as m
+from wordcount.ids import all_ids
 
 
 class Phase(IntEnum):
@@ -144,9 +145,9 @@ def initial_state(timing: Timing, mappers: int, reducers: int, now: float,
     """Everyone at the beginning (recovery id 0, no checkpoint), deadlines from `now`."""
     known = set(registered)
     workers = tuple(
-        Worker(wid, is_mapper=wid.startswith("mapper"), registered=wid in known,
-               deadline=now + timing.heartbeat_timeout_s + (0 if wid in known else timing.startup_grace_s))
-        for wid in [*(f"mapper-{i}" for i in range(mappers)), *(f"reducer-{i}" for i in range(reducers))]
+        Worker(str(wid), is_mapper=wid.is_mapper, registered=str(wid) in known,
+               deadline=now + timing.heartbeat_timeout_s + (0 if str(wid) in known else timing.startup_grace_s))
+        for wid in all_ids(mappers, reducers)
     )
     return State(timing=timing, workers=workers, next_cp_at=now + timing.checkpoint_interval_s)
 

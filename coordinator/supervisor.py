@@ -19,9 +19,10 @@ from collections import Counter
 
 from wordcount import parts, procs, trace
 from wordcount.config import Settings
-from wordcount.placement import host_of, place_of
 from wordcount.errors import JobFailed
 from wordcount.faults.process import CRASH_EXIT
+from wordcount.ids import WorkerId
+from wordcount.placement import host_of, place_of
 from wordcount.stream.spec import JobSpec
 
 log = logging.getLogger("coordinator")
@@ -44,17 +45,16 @@ class Supervisor:
     # -- starting ---------------------------------------------------------------------
     def args(self, wid: str, incarnation: int) -> list[str]:
         """Command-line arguments of one incarnation of `wid` (mapper or reducer)."""
-        kind = wid.rsplit("-", 1)[0]
+        worker = WorkerId.parse(wid)
         args = ["--id", wid, "--incarnation", str(incarnation), "--settings", self.spec.settings_path,
                 "--coordinator", self.coordinator, "--checkpoint-dir", self.spec.checkpoint_dir]
-        if kind == "mapper":
+        if worker.is_mapper:
             st = self.settings.stream
             hosts = [host_of(st.placement, f"reducer-{i}", st.host) for i in range(len(self.reducer_ports))]
             args += ["--job", self.spec.job, "--throttle", str(self.spec.throttle_s),
                      "--reducers", ",".join(f"{h}:{p}" for h, p in zip(hosts, self.reducer_ports))]
         else:
-            idx = int(wid.rsplit("-", 1)[1])
-            args += ["--port", str(self.reducer_ports[idx]), "--mappers", str(self.spec.mappers)]
+            args += ["--port", str(self.reducer_ports[worker.index]), "--mappers", str(self.spec.mappers)]
         crash = self.spec.crash.get(wid)
         if crash and incarnation == 0:  # fires once per worker id: replacements never get it
             args += ["--crash", crash]
@@ -64,7 +64,7 @@ class Supervisor:
         """Start `wid` (the reference, or the swapped-in part of its kind)."""
         log_path = os.path.join(self.spec.run_path, "logs", f"{wid}.{incarnation}.log")
         place = place_of(self.settings.stream.placement, wid, incarnation)
-        proc = self.procs[wid] = parts.spawn(self.settings.parts, wid.rsplit("-", 1)[0],
+        proc = self.procs[wid] = parts.spawn(self.settings.parts, WorkerId.parse(wid).kind,
                                              self.args(wid, incarnation), label=wid, log_path=log_path,
                                              launch=place.launch)
         self.incarnation[wid] = incarnation

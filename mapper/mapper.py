@@ -29,6 +29,7 @@ import redis
 import message as m
 from wordcount import trace
 from wordcount.faults.network import NetFaults
+from wordcount.ids import reducer
 from wordcount.keys import JobKeys
 from wordcount.stream.worker import (
     StreamWorker,
@@ -77,7 +78,7 @@ class Outputs:
             sock = self.socks[idx] or self._connect(idx)
             sock.sendall(m.encode(msg))
         except OSError as exc:
-            log.warning("channel to reducer-%d failed (%s); pausing until recovery", idx, exc)
+            log.warning("channel to %s failed (%s); pausing until recovery", reducer(idx), exc)
             self.broken = True
 
     def _connect(self, idx: int) -> socket.socket:

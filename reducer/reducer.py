@@ -24,6 +24,8 @@ from typing import Sequence
 
 import message as m
 from wordcount import trace
+from wordcount.faults.points import DAMAGE_POINTS
+from wordcount.ids import MAPPER, WorkerId
 from wordcount.stream import checkpoint
 from wordcount.stream.worker import POLL_S, StreamWorker, common_arguments, run_worker
 
@@ -127,8 +129,8 @@ class Reducer(StreamWorker):
             log.warning("dropped unexpected %s on a mapper channel", msg.TYPE)
 
     def _from_a_mapper(self, msg: m.Message) -> bool:
-        kind, _, idx = msg.sender.rpartition("-")
-        return kind == "mapper" and idx.isdigit() and int(idx) < self.mappers
+        sender = WorkerId.try_parse(msg.sender)
+        return sender is not None and sender.kind == MAPPER and sender.index < self.mappers
 
     # -- commands ------------------------------------------------------------------------------
     def on_word_counts(self, msg: m.WordCounts) -> None:
@@ -144,11 +146,11 @@ class Reducer(StreamWorker):
     def on_marker(self, marker: Marker) -> None:
         """Block the channel until marker n came on all of them, then snapshot."""
         msg = marker.msg
-        idx = int(msg.sender.rpartition("-")[2])
+        idx = WorkerId.parse(msg.sender).index  # checked by _from_a_mapper
         if not self.is_current(msg.recovery_id) or msg.checkpoint_id <= self.last_cp_id:
             marker.gate.set()  # stale or repeated: let the channel go on
             return
-        self._test_hooks(msg)
+        self._damage_completed(msg)
         # BEGIN SOLUTION: keep this channel's gate closed until marker n came on every channel, then snapshot
         if self.aligning is None:
             self.aligning = msg.checkpoint_id
@@ -190,18 +192,24 @@ class Reducer(StreamWorker):
         self.counts = counts
         self.release_all()
 
-    def _test_hooks(self, msg: m.ForwardedCheckpoint) -> None:
-        """Crash points that damage the last completed checkpoint, then die, so
-        that the recovery must load it (tests of the 'corrupt or missing' error)."""
-        if msg.completed_id > 0 and self.crash.point in ("corrupt_completed", "lose_completed"):
-            path = checkpoint.path_for(self.checkpoint_dir, self.id, msg.completed_id)
-            if self.crash.point == "lose_completed":
-                os.unlink(path)
-            else:
-                with open(path, "r+b") as fh:
-                    fh.seek(-2, os.SEEK_END)
-                    fh.write(b"!!")
-            self.crash.at(self.crash.point)
+    def _damage_completed(self, msg: m.ForwardedCheckpoint) -> None:
+        """The crash points corrupt_completed / lose_completed: damage (or delete)
+        our file of the last completed checkpoint, then act (die), so that the
+        recovery must load it (tests of the 'corrupt or missing' error). They
+        are reached at a marker once some checkpoint has completed."""
+        if msg.completed_id <= 0:
+            return
+        point = next((p for p in DAMAGE_POINTS if self.crash.due(p)), None)
+        if point is None:
+            return
+        path = checkpoint.path_for(self.checkpoint_dir, self.id, msg.completed_id)
+        if point == "lose_completed":
+            os.unlink(path)
+        else:
+            with open(path, "r+b") as fh:
+                fh.seek(-2, os.SEEK_END)
+                fh.write(b"!!")
+        self.crash.fire()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

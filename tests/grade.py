@@ -11,6 +11,10 @@ independent serial count. The verdict is in <out>/report.md and report.json;
 the exit status is 0 unless the grader itself could not run (2 for a user
 mistake such as a bad rubric), or the total is below --fail-under (1).
 See docs/instructors.md.
+
+Run as a script, this file's directory (tests/) is sys.path[0], so the kit
+(tests/kit/) imports as `kit`; the project's modules come from the installed
+package (`pip install -e .`).
 """
 from __future__ import annotations
 
@@ -25,21 +29,19 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
-for _path in (str(REPO), str(HERE)):
-    if _path not in sys.path:
-        sys.path.insert(0, _path)
+from kit.grading import items, report, runner
+from kit.grading.data import Corpora
+from kit.grading.rubric import load_rubric, select
+from kit.run import last_error_line
 
-from grading import items, report, runner  # noqa: E402
-from grading.data import Corpora  # noqa: E402
-from grading.rubric import load_rubric, select  # noqa: E402
-
-from wordcount.config import Settings, load_settings  # noqa: E402
-from wordcount.errors import UserError  # noqa: E402
-from wordcount.parts import parse_part  # noqa: E402
+import myrds
+from wordcount.config import Settings, load_settings
+from wordcount.errors import UserError
+from wordcount.parts import parse_part
 
 log = logging.getLogger("grade")
+HERE = Path(__file__).resolve().parent
+REPO = runner.REPO
 DEFAULT_RUBRIC = HERE / "rubric.json"
 
 
@@ -78,8 +80,6 @@ def base_settings(config: str | None) -> tuple[dict[str, Any], str | None]:
 
 
 def redis_description() -> str:
-    import myrds
-
     try:
         binary, version = myrds.find_binary()
     except UserError as exc:
@@ -91,11 +91,10 @@ def preflight(lab_items: list) -> str | None:
     """Why the job under grading cannot even start (e.g. Lab 2 not written yet), or None."""
     needs_stream = any(i.args[:1] == ("stream",) for i in lab_items)
     argv = [sys.executable, "client.py", *(["stream"] if needs_stream else []), "--help"]
-    code, output = runner.quick(argv, REPO, timeout_s=60)
+    code, output = runner.quick(argv, timeout_s=60)
     if code == 0:
         return None
-    last = output.strip().splitlines()[-1] if output.strip() else f"exit {code}"
-    return f"'python {' '.join(argv[1:])}' failed, so this job is not available: {last}"
+    return f"'python {' '.join(argv[1:])}' failed, so this job is not available: {last_error_line(output, code)}"
 
 
 def skipped(prep: items.Prepared, seed: int, because: str) -> items.Outcome:

@@ -24,13 +24,14 @@ from support import make_corpus, read_record, run_client, start_client, write_co
 from kit.netjobs import LAB2_HOSTS, cut_while, lab2_placement, run_log, start_redis
 from kit.netns import NetLab
 from wordcount import procs
+from wordcount.record import RunRecord
 
 TIMERS = {"heartbeat_interval_s": 0.1, "heartbeat_timeout_s": 1.5, "resend_timeout_s": 0.3,
           "checkpoint_interval_s": 0.25, "lost_contact_s": 8.0}
 ARGS = ["--throttle", "0.1"]
 
 
-def in_process(cwd: Path, data: Path) -> dict:
+def in_process(cwd: Path, data: Path) -> RunRecord:
     write_config(cwd, stream=TIMERS)
     result = run_client(["stream", "--data", data, "--record", cwd / "record.json", "--partition",
                          "mapper-0@0.8+2.5", *ARGS], cwd=cwd, timeout=120)
@@ -39,7 +40,7 @@ def in_process(cwd: Path, data: Path) -> dict:
     return read_record(cwd / "record.json")
 
 
-def in_namespaces(cwd: Path, data: Path) -> dict:
+def in_namespaces(cwd: Path, data: Path) -> RunRecord:
     with NetLab(LAB2_HOSTS) as lab:
         redis, url = start_redis(lab, "redis", "coord", cwd / "redis")
         try:
@@ -65,9 +66,9 @@ def main() -> int:
         data = make_corpus(Path(tmp) / "corpus", n_files=40, seed=3, words_per_file=1500, csv_files=4)
         for i in range(args.runs):
             record = (in_namespaces if args.netns else in_process)(Path(tmp) / f"run{i}", data)
-            (rec,) = [r for r in record["recoveries"] if r["killed"] == "mapper-0"]
+            (rec,) = [r for r in record.recoveries if r["killed"] == "mapper-0"]
             times.append(rec["resume_after_s"])
-            print(f"run {i}: {rec}  zombies {record['zombies_exited']} exited, {record['zombies_stopped']} stopped")
+            print(f"run {i}: {rec}  zombies {record.zombies_exited} exited, {record.zombies_stopped} stopped")
     print(f"{'netns' if args.netns else 'in-process'}: detected -> progress again, median "
           f"{statistics.median(times):.3f}s (min {min(times):.3f}, max {max(times):.3f}, {len(times)} runs)")
     return 0

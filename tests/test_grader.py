@@ -1,7 +1,14 @@
-"""The grader is itself graded: the reference gets full marks, each deliberately
-broken part in tests/broken/ fails on the item meant to catch it, a hung item
-is killed (with everything it started) and the later items are skipped, and
-mistakes in the grader's input are one line, not a traceback.
+"""The grader (tests/grade.py) is itself graded. Properties:
+
+* the reference gets full marks on Lab 1 (every item passes, its replay
+  command reproduces the run) and on Lab 2;
+* each deliberately broken part in tests/broken/ fails the item meant to
+  catch it, with reasons, the client's log and the replay command;
+* an item that hangs is killed after its timeout (with everything it started)
+  and the later items are skipped;
+* the stale-completion trace check counts acks by recovery id;
+* every mistake in the grader's input (rubric, --only, --part, --data) is one
+  line, exit 2, not a traceback.
 
 Everything runs `python tests/grade.py` as a real process against real Redis
 servers; the autouse fixture in conftest.py checks nothing it started survives.
@@ -11,16 +18,20 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import signal
-import subprocess
 import sys
 from pathlib import Path
+from typing import Callable
 
 import pytest
-from grading.checks import stale_completions
-from support import REPO
+from kit.grading.checks import stale_completions
+from kit.run import Finished
+from support import REPO, run_command
 
 GRADER = REPO / "tests" / "grade.py"
+# The grader imports the project from the installed package; put this checkout first, as pytest's
+# `pythonpath` does for the suite, so the grader under test is this one even when another checkout
+# (another git worktree) is the installed one.
+THIS_CHECKOUT = {"PYTHONPATH": os.pathsep.join(filter(None, (str(REPO), os.environ.get("PYTHONPATH"))))}
 BROKEN_DIR = REPO / "tests" / "broken"
 RUBRIC = REPO / "tests" / "rubric.json"
 
@@ -40,22 +51,11 @@ BROKEN = [
 ]
 
 
-def run_grader(*args: str, timeout: float) -> subprocess.CompletedProcess:
-    """Run the grader to completion in its own session; on timeout stop its whole group and fail."""
-    proc = subprocess.Popen([sys.executable, str(GRADER), *args], cwd=REPO, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace",
-                            start_new_session=True)
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGTERM)  # the grader stops the running item, then exits
-        try:
-            out, err = proc.communicate(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            out, err = proc.communicate()
-        pytest.fail(f"grader {args} did not finish within {timeout}s\n{out[-3000:]}\n{err[-3000:]}")
-    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+def run_grader(*args: str, timeout: float) -> Finished:
+    """Run the grader to completion (kit.run: its own session); on timeout SIGTERM its group (the grader
+    then stops the running item), SIGKILL what is left after 15 s, and fail."""
+    return run_command([sys.executable, GRADER, *args], cwd=REPO, env=THIS_CHECKOUT, timeout=timeout,
+                       term_grace_s=15)
 
 
 def load_report(out: Path) -> dict:
@@ -66,7 +66,7 @@ def items_by_id(report: dict) -> dict[str, dict]:
     return {item["id"]: item for item in report["items"]}
 
 
-def describe(result: subprocess.CompletedProcess, out: Path) -> str:
+def describe(result: Finished, out: Path) -> str:
     md = out / "report.md"
     return (f"exit {result.returncode}\n--- stdout ---\n{result.stdout[-3000:]}\n--- stderr ---\n"
             f"{result.stderr[-3000:]}\n--- report.md ---\n"
@@ -75,12 +75,10 @@ def describe(result: subprocess.CompletedProcess, out: Path) -> str:
 
 def stream_unavailable() -> str | None:
     """Why Lab 2 cannot be graded here, or None."""
-    done = subprocess.run([sys.executable, "client.py", "stream", "--help"], cwd=REPO, capture_output=True,
-                          text=True, errors="replace", timeout=60)
-    if done.returncode == 0:
+    done = run_command([sys.executable, "client.py", "stream", "--help"], cwd=REPO, timeout=60)
+    if done.exit_code == 0:
         return None
-    last = (done.stderr or done.stdout).strip().splitlines()[-1:] or [f"exit {done.returncode}"]
-    return f"Lab 2 not available: 'python client.py stream --help' failed ({last[0]})"
+    return f"Lab 2 not available: 'python client.py stream --help' failed ({done.last_error})"
 
 
 def require_lab(lab: int) -> None:
@@ -114,7 +112,7 @@ def test_reference_gets_full_marks_on_lab1(tmp_path):
     assert report["title"] in result.stdout
     # Copy-paste replay: the report's command, run from the repository root, reproduces the item.
     argv = shlex.split(items_by_id(report)["one_worker"]["command"])
-    replay = subprocess.run([sys.executable, *argv[1:]], cwd=REPO, capture_output=True, text=True, timeout=120)
+    replay = run_command([sys.executable, *argv[1:]], cwd=REPO, timeout=120)
     assert replay.returncode == 0 and "verify: OK" in replay.stdout, replay
 
 
@@ -203,31 +201,37 @@ def _bad_rubric(tmp_path: Path) -> list[str]:
     return ["--rubric", str(path)]
 
 
-def _typo_rubric(tmp_path: Path) -> list[str]:
+def _edited_rubric(tmp_path: Path, edit_first_item: Callable[[dict], object]) -> list[str]:
+    """--rubric for a copy of the rubric whose first Lab 1 item was changed by `edit_first_item`."""
     rubric = json.loads(RUBRIC.read_text(encoding="utf-8"))
-    rubric["labs"]["1"]["items"][0]["pionts"] = 3
-    path = tmp_path / "typo.json"
+    edit_first_item(rubric["labs"]["1"]["items"][0])
+    path = tmp_path / "edited.json"
     path.write_text(json.dumps(rubric), encoding="utf-8")
     return ["--rubric", str(path)]
+
+
+def _typo_rubric(tmp_path: Path) -> list[str]:
+    return _edited_rubric(tmp_path, lambda item: item.update(pionts=3))
 
 
 def _unknown_check_rubric(tmp_path: Path) -> list[str]:
-    rubric = json.loads(RUBRIC.read_text(encoding="utf-8"))
-    rubric["labs"]["1"]["items"][0]["expect"] = {"check.no_such_thing": "== 0"}
-    path = tmp_path / "check.json"
-    path.write_text(json.dumps(rubric), encoding="utf-8")
-    return ["--rubric", str(path)]
+    return _edited_rubric(tmp_path, lambda item: item.update(expect={"check.no_such_thing": "== 0"}))
+
+
+def _unknown_field_rubric(tmp_path: Path) -> list[str]:
+    return _edited_rubric(tmp_path, lambda item: item.update(expect={"stolne": ">= 1"}))
 
 
 @pytest.mark.parametrize("make_args, message", [
     (_bad_rubric, "not valid JSON"),
+    (_unknown_field_rubric, "'stolne': not a number of the run record"),
     (_typo_rubric, "unknown key(s) pionts"),
     (_unknown_check_rubric, "'check.no_such_thing': no such check"),
     (lambda tmp: ["--only", "no_such_item"], "unknown item(s) no_such_item"),
     (lambda tmp: ["--part", f"worker={tmp}/missing.py"], "does not exist"),
     (lambda tmp: ["--part", "gizmo=worker.py"], "unknown part 'gizmo'"),
     (lambda tmp: ["--data", f"{tmp}/nowhere"], "does not exist"),
-], ids=["bad-json", "typo-key", "unknown-check", "unknown-item", "missing-part", "unknown-part", "missing-data"])
+], ids=["bad-json", "unknown-record-field", "typo-key", "unknown-check", "unknown-item", "missing-part", "unknown-part", "missing-data"])
 @pytest.mark.timeout(60)
 def test_user_mistakes_are_one_line(tmp_path, make_args, message):
     result = run_grader("--lab", "1", "--out", str(tmp_path / "grade"), *make_args(tmp_path), timeout=50)

@@ -1,12 +1,20 @@
-"""The student handout: solution regions become 'not implemented' stubs, every
-other file is copied unchanged, the copy imports, its stubbed parts fail with a
-clear NotImplementedError (not an import error), and the reference passes."""
+"""The student handout (tests/handout.py). Properties:
+
+* solution regions become "not implemented" stubs and every other file is
+  copied byte for byte;
+* the copy imports (no import errors from the stubs);
+* a stubbed job fails with a clear NotImplementedError, while the reference
+  passes the same run;
+* unbalanced solution markers are refused;
+* the copy's own phase-machine tests fail with NotImplementedError, not with
+  collection errors.
+"""
 from __future__ import annotations
 
 import filecmp
-import subprocess
 import sys
 
+import handout
 import pytest
 from support import (
     REPO,
@@ -14,12 +22,10 @@ from support import (
     describe,
     read_output,
     run_client,
+    run_command,
     serial,
     write_config,
 )
-
-sys.path.insert(0, str(REPO / "tests"))
-import handout  # noqa: E402
 
 MODULES = "client, worker, myrds, message, coordinator.phases, mapper.mapper, reducer.reducer, wordcount.cli"
 
@@ -27,8 +33,7 @@ MODULES = "client, worker, myrds, message, coordinator.phases, mapper.mapper, re
 @pytest.fixture(scope="module")
 def student_copy(tmp_path_factory):
     out = tmp_path_factory.mktemp("handout") / "copy"
-    result = subprocess.run([sys.executable, str(REPO / "tests" / "handout.py"), str(out)],
-                            capture_output=True, text=True, timeout=60)
+    result = run_command([sys.executable, REPO / "tests" / "handout.py", out], timeout=60)
     assert result.returncode == 0, result.stderr
     return out, result.stdout
 
@@ -46,10 +51,9 @@ def test_marked_parts_are_stubbed_and_the_rest_is_identical(student_copy):
     assert "raise NotImplementedError(" in text and "xautoclaim(" not in text
 
 
-def test_handout_imports(student_copy):
+def test_handout_imports_every_module(student_copy):
     out, _ = student_copy
-    result = subprocess.run([sys.executable, "-c", f"import {MODULES}"], cwd=out,
-                            capture_output=True, text=True, timeout=60)
+    result = run_command([sys.executable, "-c", f"import {MODULES}"], cwd=out, timeout=60)
     assert result.returncode == 0, result.stderr
 
 
@@ -79,8 +83,8 @@ def test_unbalanced_markers_are_refused():
 
 def test_stubbed_phase_machine_tests_fail_with_not_implemented(student_copy):
     out, _ = student_copy
-    result = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
-                             "tests/test_phases.py"], cwd=out, capture_output=True, text=True, timeout=120)
+    result = run_command([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
+                          "tests/test_phases.py"], cwd=out, timeout=120)
     assert result.returncode == 1, result.stdout[-3000:]
     assert "NotImplementedError" in result.stdout, result.stdout[-3000:]
     assert "ImportError" not in result.stdout and "error during collection" not in result.stdout

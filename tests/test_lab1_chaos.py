@@ -1,7 +1,11 @@
-"""Replayable chaos for the batch job: a seed gives the same crashes at the same
-logical points (the K-th arrival at a crash point, Redis killed after the k-th
-committed file), every chaos run is exact, and a failed run prints the command
-that replays it."""
+"""Replayable chaos for the batch job (--chaos SEED). Properties:
+
+* a crash point fires on the K-th arrival, not the first;
+* the same seed gives the same crashes at the same logical points (the K-th
+  arrival at a crash point, Redis killed after the k-th committed file), and
+  every chaos run is exact;
+* a failed run prints the command that replays it.
+"""
 from __future__ import annotations
 
 import pytest
@@ -31,7 +35,7 @@ def test_crash_fires_on_the_kth_arrival(tmp_run, corpus):
     write_config(tmp_run, batch={"workers": 1, "batch_files": 1, "crash": {"w0": "after_commit@2"}})
     _, table, record = run_batch(tmp_run, corpus)
     assert_same_table(serial(corpus), table)
-    assert record["replacements"] == 1, record
+    assert record.replacements == 1, record
     log = worker_log(tmp_run, "w0")
     assert log.count(" committed ") == 2, log
     assert "crash point after_commit reached (arrival 2)" in log
@@ -47,7 +51,7 @@ def test_same_seed_same_crashes_and_exact(tmp_path):
         write_config(cwd, batch={"workers": 4, "batch_files": 1, "bgsave_interval_s": 0.2})
         _, table, record = run_batch(cwd, data, "--chaos", "11", timeout=150)
         assert_same_table(expected, table)
-        seen.append((record["chaos"], crash_events(cwd)))
+        seen.append((record.chaos, crash_events(cwd)))
     (plan_a, crashes_a), (plan_b, crashes_b) = seen
     assert plan_a == plan_b and plan_a["crashes"], plan_a
     assert crashes_a == crashes_b, (crashes_a, crashes_b)

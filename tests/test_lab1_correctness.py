@@ -1,4 +1,16 @@
-"""Lab 1 without failures: every run's complete table equals the serial count."""
+"""Lab 1 without failures. Properties (each run's complete table equals the serial count):
+
+* one worker, and many workers committing one file at a time, count exactly,
+  with no steals and no replacements;
+* CSV files count only the text column, quoted commas and newlines included;
+* awkward files count exactly: empty, blank, invalid UTF-8 (U+FFFD and one
+  warning), CRLF, non-ASCII names, upper-case extensions, non-inputs ignored,
+  a file over 5 MB;
+* --tokenizer normalize counts lower-cased words exactly;
+* the output is UTF-8 word<TAB>count lines sorted by count then word;
+* --verify says OK and the summary's totals and top words are right;
+* a glob --data counts exactly the matching files.
+"""
 from __future__ import annotations
 
 import csv
@@ -17,21 +29,21 @@ from support import (
 from wordcount.table import sorted_items
 
 
-def test_one_worker(tmp_run, corpus):
+def test_one_worker_counts_exactly(tmp_run, corpus):
     write_config(tmp_run, batch={"workers": 1})
     result, table, record = run_batch(tmp_run, corpus)
     assert_same_table(serial(corpus), table)
-    assert record["workers"] == 1 and record["files"] == 15
+    assert record.workers == 1 and record.files == 15
     assert "committed" in worker_log(tmp_run, "w0")
 
 
-def test_many_workers_one_file_per_commit(tmp_run, tmp_path):
+def test_six_workers_one_file_per_commit_count_exactly_without_steals(tmp_run, tmp_path):
     data = make_corpus(tmp_path / "many", n_files=30, csv_files=2, words_per_file=800, seed=3)
     write_config(tmp_run, batch={"workers": 6, "batch_files": 1})
     result, table, record = run_batch(tmp_run, data)
     assert_same_table(serial(data), table)
-    assert record["files"] == 32 and record["workers"] == 6
-    assert record["stolen"] == 0 and record["replacements"] == 0
+    assert record.files == 32 and record.workers == 6
+    assert record.stolen == 0 and record.replacements == 0
 
 
 def test_csv_counts_only_text_column_with_quoted_newlines(tmp_run, tmp_path):
@@ -55,7 +67,7 @@ def test_csv_counts_only_text_column_with_quoted_newlines(tmp_run, tmp_path):
     assert "NOTEWORD," not in table and "text" not in table and "id" not in table
 
 
-def test_awkward_files(tmp_run, tmp_path):
+def test_awkward_files_count_exactly(tmp_run, tmp_path):
     data = make_corpus(tmp_path / "awkward", n_files=3, words_per_file=500, seed=5)
     (data / "empty.txt").write_bytes(b"")
     (data / "blank.txt").write_bytes(b"  \n\t\r\n \n\x0b\x0c")
@@ -80,7 +92,7 @@ def test_awkward_files(tmp_run, tmp_path):
     assert warnings == [f"warning: {bad} is not valid UTF-8; bad bytes were counted as U+FFFD"], result.stdout
 
 
-def test_normalize_tokenizer(tmp_run, corpus):
+def test_normalize_tokenizer_counts_lower_cased_words_exactly(tmp_run, corpus):
     expected = serial(corpus, tokenizer="normalize")
     assert expected != serial(corpus, tokenizer="split")  # so a run ignoring the flag fails
     result, table, record = run_batch(tmp_run, corpus, "--tokenizer", "normalize")
@@ -88,7 +100,7 @@ def test_normalize_tokenizer(tmp_run, corpus):
     assert all(w == w.lower() for w in table)
 
 
-def test_output_file_format(tmp_run, corpus):
+def test_output_is_utf8_word_tab_count_sorted_by_count_then_word(tmp_run, corpus):
     out = tmp_run / "sub dir" / "table.tsv"
     result, table, record = run_batch(tmp_run, corpus, "--output", str(out))
     raw = out.read_bytes()
@@ -118,7 +130,7 @@ def test_verify_exits_zero_and_summary_matches(tmp_run, corpus):
     assert_same_table(expected, table)
 
 
-def test_glob_data_path(tmp_run, corpus):
+def test_glob_data_path_counts_only_the_matching_files(tmp_run, corpus):
     pattern = str(corpus / "*.txt")
     expected = serial(pattern)
     assert 0 < sum(expected.values()) < sum(serial(corpus).values())

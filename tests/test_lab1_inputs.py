@@ -1,5 +1,17 @@
-"""Bad input and configuration: each is one clear line naming the file or the
-setting, a non-zero exit, no traceback, and nothing left running."""
+"""Bad input and configuration for Lab 1. Properties:
+
+* every bad input, setting, flag or Redis URL is one clear line naming the
+  file or the setting, exit 2, no traceback, nothing left running;
+* a wrong Redis password is one line that never prints the password;
+* an unreadable file or subdirectory is an error, never silently skipped;
+* an output path that is a directory is refused before the job runs;
+* a CSV cell longer than 128 KiB is counted;
+* a file name that is not valid UTF-8 is counted or refused in one line;
+* empty files give an empty table (and a record of them);
+* a UTF-8 BOM is not part of the first word or of the CSV header;
+* a CSV with a NUL byte is counted exactly;
+* Redis kills without checkpoints (bgsave_interval_s 0) are refused.
+"""
 from __future__ import annotations
 
 import csv
@@ -83,7 +95,7 @@ def test_bad_input_is_one_clear_line(tmp_run, corpus, setup, fragments):
     assert result.returncode == 2
 
 
-def test_wrong_redis_password(tmp_run, corpus, redis_server):
+def test_wrong_redis_password_is_one_line_without_the_password(tmp_run, corpus, redis_server):
     url = redis_server.url.replace(redis_server.password, "not-the-password")
     result = run_client(["--data", str(corpus), "--redis-url", url], cwd=tmp_run, timeout=60)
     line = assert_one_line_error(result, "rejected the password")
@@ -91,7 +103,7 @@ def test_wrong_redis_password(tmp_run, corpus, redis_server):
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
-def test_unreadable_file(tmp_run, corpus):
+def test_unreadable_file_is_one_line_naming_it(tmp_run, corpus):
     bad = corpus / "secret.txt"
     bad.write_text("hidden words\n")
     bad.chmod(0)
@@ -117,7 +129,7 @@ def test_unreadable_subdirectory_is_an_error_not_silently_skipped(tmp_run, corpu
     assert_one_line_error(result, str(sub))
 
 
-def test_output_path_is_a_directory(tmp_run, corpus):
+def test_output_path_that_is_a_directory_is_one_line(tmp_run, corpus):
     """Fixed bug: write_table's os.replace fails with IsADirectoryError, a
     traceback after the whole job ran. Fix: check the output path before
     starting (not a directory, parent creatable/writable) and turn OSError from
@@ -147,7 +159,7 @@ def test_csv_cell_longer_than_128k_is_counted(tmp_run, tmp_path):
     assert table == {"big,": 20_000, "cell": 20_001, "small": 1}
 
 
-def test_file_name_not_valid_utf8(tmp_run, tmp_path):
+def test_file_name_not_valid_utf8_is_counted_or_one_line(tmp_run, tmp_path):
     """Fixed bug: a file whose name is not valid UTF-8 (os.walk gives a str with
     surrogates) makes client.enqueue's XADD raise UnicodeEncodeError: a
     traceback. Fix: either reject such names in find_inputs with a UserError
@@ -170,7 +182,7 @@ def test_empty_files_only_give_an_empty_table(tmp_run, tmp_path):
     (data / "a.txt").write_bytes(b"")
     (data / "b.txt").write_bytes(b" \n\t\n")
     result, table, record = run_batch(tmp_run, data)
-    assert table == {} and record["files"] == 2
+    assert table == {} and record.files == 2
     assert (tmp_run / "wordcount.tsv").read_bytes() == b""
     assert json.loads((tmp_run / "record.json").read_text())["files"] == 2
 
@@ -190,7 +202,7 @@ def test_utf8_bom_is_not_part_of_the_first_word_or_header(tmp_run, tmp_path):
     assert table == {"hello": 2, "world": 1, "there": 1}
 
 
-def test_csv_with_nul_byte(tmp_run, tmp_path):
+def test_csv_with_nul_byte_is_counted_exactly(tmp_run, tmp_path):
     """Python 3.10 (allowed by requires-python) raises csv.Error "line contains
     NUL" in every worker, so the job fails; 3.11+ parses it. Fix: strip or
     replace NUL before csv.reader, or turn csv.Error into a UserError naming the file."""

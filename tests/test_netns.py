@@ -26,7 +26,10 @@ from support import (
 )
 from test_stream import STREAM_TEST, make_small_corpus
 
+from kit.run import Finished
+
 from wordcount import procs
+from wordcount.record import RunRecord
 from wordcount.stream.worker import SUPERSEDED_EXIT
 
 REASON = unavailable()
@@ -56,7 +59,7 @@ def lab2_args(cwd: Path, lab: NetLab, url: str, data: Path, *args: object, remot
     return ["stream", "--data", str(data), "--record", str(cwd / "record.json"), "--redis-url", url, *map(str, args)]
 
 
-def finished(cwd: Path, data: Path, result: subprocess.CompletedProcess) -> dict:
+def finished(cwd: Path, data: Path, result: Finished) -> RunRecord:
     assert result.returncode == 0, describe(result)
     assert_same_table(serial(data), read_output(cwd / "wordcount.tsv"))
     return read_record(cwd / "record.json")
@@ -72,8 +75,8 @@ def test_lab2_across_hosts_with_kernel_loss_and_duplicates_is_exact(tmp_path, re
         result = run_client(lab2_args(cwd, lab, url, data, "--net", "reorder=0.1", *extra), cwd=cwd,
                             launch=lab.launch("coord"), timeout=110)
         record = finished(cwd, data, result)
-    assert record["kills"] >= (2 if chaos else 0)
-    coordinator_log = (Path(record["run_path"]) / "logs" / "coordinator.log").read_text()
+    assert record.kills >= (2 if chaos else 0)
+    coordinator_log = (Path(str(record.run_path)) / "logs" / "coordinator.log").read_text()
     for worker, host in (("mapper-1", "m1"), ("reducer-0", "r0"), ("reducer-1", "r1")):
         assert f"{worker} incarnation 0 is at {lab.address(host)}:" in coordinator_log
 
@@ -91,7 +94,7 @@ def test_lab2_partitioned_mapper_is_replaced_and_its_zombie_changes_nothing(tmp_
                             (lambda: "recovered to checkpoint" in run_log(cwd, "mapper-0.1.log"), 20,
                              "its replacement")])
         record = finished(cwd, data, result)
-    (zombie,) = record["zombies"]
+    (zombie,) = record.zombies
     assert zombie["exited_by_itself"] and zombie["status"] == SUPERSEDED_EXIT, zombie
     assert "superseded by incarnation 1" in run_log(cwd, "mapper-0.0.log")
 
@@ -101,7 +104,7 @@ def test_lab1_worker_partitioned_from_redis_loses_its_entries_and_its_late_commi
     data, cwd = make_small_corpus(tmp_path), tmp_path / "run"
     with NetLab(["client", "redis", "w0"]) as lab:
         url = redis_on(lab, "redis", "client")
-        crash = {**slow_workers(3, 0.05), "w0": "slow=2"}
+        crash = {**slow_workers(3, 0.05), "w0": "before_commit=slow:2"}
         write_config(cwd, batch={"workers": 3, "claim_timeout_s": 1.0, "crash": crash,
                                  "placement": {"w0": {"launch": lab.launch("w0")}}})
         proc = start_client(["--data", data, "--record", cwd / "record.json", "--redis-url", url], cwd=cwd,
@@ -110,5 +113,5 @@ def test_lab1_worker_partitioned_from_redis_loses_its_entries_and_its_late_commi
                            [(lambda: "stole" in run_log(cwd, "w1.log") + run_log(cwd, "w2.log"), 20,
                              "its entries stolen")])
         record = finished(cwd, data, result)
-    assert record["stolen"] >= 1
+    assert record.stolen >= 1
     assert "no longer pending" in run_log(cwd, "w0.log") + run_log(cwd, "w1.log") + run_log(cwd, "w2.log")

@@ -1,23 +1,25 @@
-"""The coordinator's phase machine on its own: every transition, stale and
-duplicate messages, failures during recovery and during the last checkpoint."""
+"""The coordinator's phase machine on its own (no processes). Properties:
+
+* a checkpoint starts after the interval, goes to mappers only (a late one
+  at its hello), completes only when every worker acked it and is resent till
+  then; duplicate or misaddressed acks change nothing; interval 0: none;
+* a missed heartbeat starts a recovery with a restart; replacements get fresh
+  deadlines, old incarnations are ignored, a hello mid-recovery gets the recovery;
+* recovery goes reducers, mappers, then back to checkpointing, to the last
+  completed checkpoint (or the beginning); older acks are ignored; a second
+  failure starts a newer one; its messages are resent until acked; an
+  unreadable checkpoint fails the job with the reason;
+* done mappers (also via heartbeat, not from before the current recovery) lead to the final
+  checkpoint: it waits for a pending one, is resent, is redone with a new id after a failure;
+  several failures at once make one recovery; nothing happens after exiting.
+"""
 from __future__ import annotations
 
 import pytest
 
 import message as m
-from coordinator.phases import (
-    Finish,
-    Phase,
-    Received,
-    Restart,
-    Send,
-    State,
-    Tick,
-    Timing,
-    WorkerExited,
-    initial_state,
-    step,
-)
+from coordinator.phases import Finish, Phase, Received, Restart, Send, State, Tick, Timing, WorkerExited
+from coordinator.phases import initial_state, step
 
 pytestmark = pytest.mark.stream
 
@@ -56,8 +58,7 @@ def acks(cp: int, r: int, now: float = 0.0, who=ALL, last=False) -> list[Receive
 
 def alive(state: State, now: float) -> list[Received]:
     """A heartbeat from every worker's current incarnation (keeps deadlines fresh)."""
-    return [rx(m.Heartbeat(w.id, w.incarnation, state.recovery_id, w.position, w.done), now)
-            for w in state.workers]
+    return [rx(m.Heartbeat(w.id, w.incarnation, state.recovery_id, w.position, w.done), now) for w in state.workers]
 
 
 def in_checkpoint(now: float = 1.0) -> State:

@@ -23,7 +23,7 @@ from wordcount.errors import UserError
 OLD_CONFIG = {
     "_comment": "the layout before the batch section",
     "data_path": "data/sample", "extensions": [".txt", ".csv"], "csv_text_column": "text", "tokenizer": "split",
-    "workers": 4, "output": "wordcount.tsv", "redis_url": None, "run_dir": ".wc-run", "claim_timeout_s": 3.0,
+    "workers": 4, "output": "wordcount.tsv", "redis_url": None, "redis_backend": "local", "docker_image": "redis:7.4", "run_dir": ".wc-run", "claim_timeout_s": 3.0,
     "block_ms": 100, "batch_files": 16, "batch_bytes": 8000000, "bgsave_interval_s": 2.0,
     "kill_redis_every_s": 0, "crash": {}, "slow_s": 5.0, "max_replacements": 8, "top": 10, "log_level": "INFO",
     "stream": {"mappers": 2, "reducers": 2, "host": "127.0.0.1", "coordinator_port": 0, "reducer_ports": [],
@@ -156,6 +156,6 @@ def test_old_layout_config_runs_the_same_job(tmp_run, corpus):
     assert len(deprecations) == 1 and deprecations[0].startswith("WARNING config: "), result.stderr
     assert "Traceback" not in result.stderr
     assert table == serial(corpus)
-    assert record["workers"] == TEST_DEFAULTS["batch"]["workers"]
+    assert record.workers == TEST_DEFAULTS["batch"]["workers"]
     (job,) = job_dirs(tmp_run / ".wc-run")
     assert load_settings(str(job / "settings.json")) == replace(new_settings, data_path=str(corpus))

@@ -1,7 +1,20 @@
 """The streaming job (Lab 2) end to end without injected crashes: real
-processes, sockets and Redis; every run's complete table is compared with an
-independent serial count. Crash tests are in test_stream_crash.py and use the
-helpers defined here."""
+processes, sockets and Redis. Properties (every run's complete table equals the serial count):
+
+* 2 mappers x 2 reducers are exact with periodic checkpoints and a frame far
+  larger than any datagram; each reducer takes each checkpoint once, and only
+  the final checkpoints are kept;
+* without periodic checkpoints only the final one is taken;
+* the normalize tokenizer and other topologies are exact;
+* the status line shows the phase and the workers, the summary names the table;
+* ports in use and bad flags are one-line errors;
+* --help documents the flags;
+* malformed frames and datagrams from outside are dropped and the job stays exact;
+* Ctrl-C stops every process;
+* a swapped part (--part) is the one that runs.
+
+The crash tests in test_stream_crash.py use the helpers defined here.
+"""
 from __future__ import annotations
 
 import json
@@ -13,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from kit.run import Finished
 from support import (
     assert_same_table,
     describe,
@@ -30,6 +44,8 @@ from support import (
 
 import message as m
 from wordcount import procs
+from wordcount.ids import all_names
+from wordcount.record import RunRecord
 from wordcount.stream.launch import port_taken
 
 pytestmark = [pytest.mark.stream, pytest.mark.timeout(90)]
@@ -41,8 +57,8 @@ STREAM_TEST = {"heartbeat_interval_s": 0.1, "heartbeat_timeout_s": 1.5, "resend_
 
 @dataclass
 class StreamRun:
-    result: object
-    record: dict
+    result: Finished
+    record: RunRecord  # empty (every field None) for a run expected to fail
     run_path: Path
     output: Path
 
@@ -50,7 +66,7 @@ class StreamRun:
         return "\n".join(p.read_text(errors="replace") for p in sorted((self.run_path / "logs").glob(pattern)))
 
     def causes(self) -> list[tuple[str, str]]:
-        return [(r["killed"], r["cause"]) for r in self.record["recoveries"]]
+        return [(r["killed"], r["cause"]) for r in self.record.recoveries]
 
 
 def make_small_corpus(tmp_path: Path) -> Path:
@@ -76,10 +92,10 @@ def run_stream(cwd: Path, data: Path, *args: object, timeout: float = 80, ok: bo
     if not ok:
         assert result.returncode != 0, describe(result)
         run_dirs = sorted((cwd / ".wc-run").iterdir(), key=lambda p: p.stat().st_mtime)
-        return StreamRun(result, {}, run_dirs[-1], cwd / "wordcount.tsv")
+        return StreamRun(result, RunRecord(), run_dirs[-1], cwd / "wordcount.tsv")
     assert result.returncode == 0, describe(result)
     record = read_record(record_path)
-    run = StreamRun(result, record, Path(record["run_path"]), cwd / "wordcount.tsv")
+    run = StreamRun(result, record, Path(str(record.run_path)), cwd / "wordcount.tsv")
     tokenizer = next((str(a) for i, a in enumerate(args) if i and args[i - 1] == "--tokenizer"), "split")
     assert_same_table(serial(data, tokenizer=tokenizer), read_output(run.output))
     return run
@@ -87,10 +103,9 @@ def run_stream(cwd: Path, data: Path, *args: object, timeout: float = 80, ok: bo
 
 def assert_only_final_checkpoints(run: StreamRun) -> None:
     """Older checkpoints are cleaned up; the final one of each worker stays."""
-    final = run.record["final_checkpoint_id"]
+    final = run.record.final_checkpoint_id
     names = sorted(p.name for p in (run.run_path / "checkpoints").iterdir())
-    workers = [f"mapper-{i}" for i in range(run.record["mappers"])] + \
-              [f"reducer-{i}" for i in range(run.record["reducers"])]
+    workers = all_names(run.record.mappers, run.record.reducers)
     assert names == sorted(f"{w}.{final:08d}.ckpt" for w in workers)
 
 
@@ -100,29 +115,29 @@ def test_no_failure_2x2_exact_with_checkpoints_and_a_large_frame(tmp_run, small_
     (small_corpus / "wide.txt").write_text(" ".join(f"w{i}" for i in range(40_000)), encoding="utf-8")
     run = run_stream(tmp_run, small_corpus, "--verify", "--throttle", 0.02)
     rec = run.record
-    assert (rec["kind"], rec["mappers"], rec["reducers"]) == ("stream", 2, 2)
-    assert rec["recoveries"] == [] and rec["recovery_id"] == 0 and rec["kills"] == 0
-    assert rec["checkpoints_completed"] >= 2 and rec["elapsed_s"] > 0
+    assert (rec.kind, rec.mappers, rec.reducers) == ("stream", 2, 2)
+    assert rec.recoveries == [] and rec.recovery_id == 0 and rec.kills == 0
+    assert rec.checkpoints_completed >= 2 and rec.elapsed_s > 0
     assert "verify: OK" in run.result.stdout and "counted" in run.result.stdout
     assert_only_final_checkpoints(run)
     # each reducer took each checkpoint exactly once (no two channel threads snapshotting)
     for r in ("reducer-0", "reducer-1"):
         taken = re.findall(r"checkpoint (\d+) taken", run.log(f"{r}.0.log"))
-        assert len(taken) == len(set(taken)) == rec["checkpoints_completed"]
+        assert len(taken) == len(set(taken)) == rec.checkpoints_completed
     assert "malformed" not in run.log()
 
 
 def test_without_periodic_checkpoints_only_the_final_one_is_taken(tmp_run, small_corpus):
     run = run_stream(tmp_run, small_corpus, "--checkpoint-interval", 0)
-    assert run.record["checkpoints_completed"] == 1 and run.record["checkpoint_interval_s"] == 0
+    assert run.record.checkpoints_completed == 1 and run.record.checkpoint_interval_s == 0
 
 
-def test_normalize_tokenizer_and_3x2(tmp_run, small_corpus):
+def test_normalize_tokenizer_with_3_mappers_2_reducers_is_exact(tmp_run, small_corpus):
     run = run_stream(tmp_run, small_corpus, "--tokenizer", "normalize", "--mappers", 3, "--reducers", 2)
-    assert (run.record["mappers"], run.record["reducers"]) == (3, 2)
+    assert (run.record.mappers, run.record.reducers) == (3, 2)
 
 
-def test_status_and_summary_lines(tmp_run, small_corpus):
+def test_status_line_shows_phase_and_workers_and_summary_names_the_table(tmp_run, small_corpus):
     run = run_stream(tmp_run, small_corpus, "--mappers", 1, "--reducers", 1, "--log-level", "INFO")
     assert re.search(r"phase CP, last completed checkpoint 0, recovery id 0; m0:\w+ r0:\w+", run.result.stderr)
     assert "phase EXITING" in run.result.stderr
@@ -208,14 +223,14 @@ def test_malformed_frames_are_dropped_and_the_job_stays_exact(tmp_run, small_cor
     assert proc.returncode == 0, f"{out}\n{err}"
     record = read_record(tmp_run / "record.json")
     assert_same_table(serial(small_corpus), read_output(tmp_run / "wordcount.tsv"))
-    logs = Path(record["run_path"]) / "logs"
+    logs = Path(record.run_path) / "logs"
     coordinator_log = (logs / "coordinator.log").read_text()
     assert coordinator_log.count("dropped malformed datagram") == 5
     reducer_logs = (logs / "reducer-0.0.log").read_text() + (logs / "reducer-1.0.log").read_text()
     assert reducer_logs.count("dropped malformed frame") == 3
     assert "not one of our mappers" in reducer_logs and "unexpected exit" in reducer_logs
     assert "exceeds the limit" in reducer_logs
-    assert record["recoveries"] == []  # nothing crashed
+    assert record.recoveries == []  # nothing crashed
     for port in ports:  # nothing of ours still holds the ports
         assert not port_taken("127.0.0.1", port)
 

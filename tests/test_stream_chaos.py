@@ -1,8 +1,15 @@
 """Replayable chaos for the streaming job: --chaos SEED (and --kill-at) kill
-workers at logical points of the protocol -- the N-th checkpoint sent, the
-N-th completed, the N-th recovery, N files done -- so the same seed on the
-same data kills the same workers at the same points, every chaos run is exact,
-and a failed run prints the command that replays it."""
+workers at logical points of the protocol (the N-th checkpoint sent, the N-th
+completed, the N-th recovery, N files done). Properties:
+
+* the schedule depends only on the seed and the topology;
+* every point is still ahead when it is armed;
+* kills are armed in order and fire once their point is reached;
+* bad --chaos/--kill-at flags are one-line user errors;
+* the same seed on the same data kills the same workers at the same logical
+  points, and every chaos run is exact;
+* a failed run prints the command that replays it.
+"""
 from __future__ import annotations
 
 from collections import Counter
@@ -12,13 +19,9 @@ from support import REPO, describe, run_client, write_config
 from test_stream import STREAM_TEST, make_small_corpus, run_stream
 
 from wordcount.errors import UserError
-from wordcount.faults.stream_plan import (
-    COUNTED,
-    ChaosPlan,
-    LogicalKills,
-    parse_chaos,
-    stream_schedule,
-)
+from wordcount.faults.flags import parse_logical
+from wordcount.faults.plans import stream_schedule
+from wordcount.faults.schedules import COUNTED, ChaosPlan, LogicalKills
 from wordcount.trace import read_trace
 
 SEED = 35  # mapper-1 during checkpoint 3, reducer-0 after the 4th completion, mapper-0 during recovery 2
@@ -63,7 +66,7 @@ def check_points_ahead(plan: ChaosPlan) -> None:
 
 
 def test_kills_are_armed_in_order_and_fire_once_their_point_is_reached():
-    plan = parse_chaos(None, ["reducer-0@completed:2", "mapper-1@recovery:1", "mapper-0@files:5"], False, 2, 2, 10)
+    plan = parse_logical(None, ["reducer-0@completed:2", "mapper-1@recovery:1", "mapper-0@files:5"], False, 2, 2, 10)
     kills = LogicalKills(plan)
     assert kills.due(["checkpoint_sent"], 9) is None  # files:5 is not armed yet
     assert kills.due(["checkpoint_complete", "checkpoint_sent"], 9) is None
@@ -85,7 +88,7 @@ def test_kills_are_armed_in_order_and_fire_once_their_point_is_reached():
 ])
 def test_bad_chaos_flags_are_user_errors(seed, kill_at, clock, message):
     with pytest.raises(UserError, match=message):
-        parse_chaos(seed, kill_at, clock, 2, 2, 10)
+        parse_logical(seed, kill_at, clock, 2, 2, 10)
 
 
 # -- real runs ----------------------------------------------------------------------------------------
@@ -94,7 +97,7 @@ def logical_kills_in_trace(run) -> list[tuple[str, str]]:
     a kill at KIND:N comes after exactly N transitions of that kind (for files, N files done)."""
     seen: Counter = Counter()
     kills = []
-    for e in read_trace(run.record["trace"]):
+    for e in read_trace(run.record.trace):
         if e.get("proc") != "coordinator":
             continue
         if e["ev"] in COUNTED:
@@ -114,7 +117,7 @@ def test_same_seed_same_kills_at_the_same_logical_points(tmp_path):
     data = make_small_corpus(tmp_path)
     runs = [run_stream(tmp_path / name, data, "--chaos", SEED, "--throttle", THROTTLE, "--verify", timeout=50)
             for name in ("a", "b")]  # run_stream also checks each complete table against the serial count
-    chaos = [run.record["chaos"] for run in runs]
+    chaos = [run.record.chaos for run in runs]
     assert chaos[0]["seed"] == SEED and chaos[0]["schedule"] == chaos[1]["schedule"]
     planned = [(k["victim"], k["at"]) for k in chaos[0]["schedule"]]
     # the same kills, at the same points, seeing the same checkpoint and recovery ids (times differ)
@@ -124,8 +127,8 @@ def test_same_seed_same_kills_at_the_same_logical_points(tmp_path):
     assert [(f["victim"], f["at"]) for f in fired[0]] == planned  # every kill fired, none skipped
     for run in runs:
         assert logical_kills_in_trace(run) == planned
-        assert run.record["kills"] == len(planned)
-        assert sorted(r["killed"] for r in run.record["recoveries"]) == sorted(v for v, _ in planned)
+        assert run.record.kills == len(planned)
+        assert sorted(r["killed"] for r in run.record.recoveries) == sorted(v for v, _ in planned)
     assert fired[0][1]["completed_id"] == 5  # checkpoint 3 was abandoned: the 4th completed is checkpoint 5
 
 

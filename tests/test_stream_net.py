@@ -31,14 +31,14 @@ def injected(run: StreamRun, what: str) -> int:
 
 def test_lossy_duplicating_reordering_network_plain_run_is_exact(tmp_run, small_corpus):
     run = run_stream(tmp_run, small_corpus, "--net", BAD_NET, "--net-seed", 11, "--throttle", 0.03)
-    assert run.record["net"]["faults"] == [BAD_NET] and run.record["recoveries"] == []
+    assert run.record.net["faults"] == [BAD_NET] and run.record.recoveries == []
     assert injected(run, "dropped") >= 5 and injected(run, "duplicated") >= 1 and injected(run, "delayed") >= 1
-    assert run.record["checkpoints_completed"] >= 2
+    assert run.record.checkpoints_completed >= 2
 
 
 def test_lossy_network_with_a_seeded_kill_schedule_is_exact(tmp_run, small_corpus):
     run = run_stream(tmp_run, small_corpus, "--net", BAD_NET, "--chaos", 35, "--throttle", 0.12, timeout=110)
-    assert run.record["net"]["seed"] == 35 and run.record["kills"] >= 2
+    assert run.record.net["seed"] == 35 and run.record.kills >= 2
     assert injected(run, "dropped") >= 10
 
 
@@ -46,28 +46,29 @@ def test_lossy_network_with_a_seeded_kill_schedule_is_exact(tmp_run, small_corpu
 def test_startup_survives_lost_hellos(tmp_run, small_corpus, lost):
     # only hellos lost: a reducer's heartbeats get through first, and must not end its hellos before its port is known
     run = run_stream(tmp_run, small_corpus, "--net", f"loss[{lost}]=0.7", "--net-seed", 4)
-    assert injected(run, "dropped") >= 2 and run.record["recoveries"] == []
+    assert injected(run, "dropped") >= 2 and run.record.recoveries == []
 
 
 def test_partitioned_mapper_is_replaced_and_the_healed_zombie_exits_by_itself(tmp_run, small_corpus):
     run = run_stream(tmp_run, small_corpus, "--partition", "mapper-0@0.8+2.5", "--throttle", 0.1,
                      lost_contact_s=8.0)
     assert run.causes() == [("mapper-0", "unreachable")]
-    (zombie,) = run.record["zombies"]
+    (zombie,) = run.record.zombies
+    assert run.record.zombies_exited == 1 and run.record.zombies_stopped == 0
     assert zombie == {**zombie, "worker": "mapper-0", "incarnation": 0, "exited_by_itself": True,
                       "status": SUPERSEDED_EXIT}
     assert "superseded by incarnation 1" in run.log("mapper-0.0.log")
-    assert run.record["recoveries"][0]["resume_after_s"] is not None
+    assert run.record.recoveries[0]["resume_after_s"] is not None
 
 
 def test_a_mapper_cut_off_past_lost_contact_exits_while_still_cut_off(tmp_run, small_corpus):
     run = run_stream(tmp_run, small_corpus, "--partition", "mapper-1@0.8+30", "--throttle", 0.1,
                      lost_contact_s=2.5)
-    (zombie,) = run.record["zombies"]
+    (zombie,) = run.record.zombies
     assert zombie["exited_by_itself"] and zombie["status"] == LOST_CONTACT_EXIT
     assert "nothing from the coordinator for" in run.log("mapper-1.0.log")
 
 
 def test_a_reducer_cut_off_briefly_only_stalls(tmp_run, small_corpus):
     run = run_stream(tmp_run, small_corpus, "--partition", "reducer-1@1+0.6", "--throttle", 0.05)
-    assert run.record["recoveries"] == [] and "partitioned: TCP stalls" in run.log("reducer-1.0.log")
+    assert run.record.recoveries == [] and "partitioned: TCP stalls" in run.log("reducer-1.0.log")

@@ -1,5 +1,13 @@
-"""Pure pieces of the streaming job: checkpoint files, the kill schedule, the
-partition function and flag validation (no processes, no sockets)."""
+"""Pure pieces of the streaming job (no processes, no sockets). Properties:
+
+* checkpoint files round-trip atomically and leave no temporary file; id 0 is
+  the beginning, not a file; a damaged, missing or foreign checkpoint is an
+  error, not loaded; pruning keeps exactly what a recovery may still need;
+* the --kill schedule is repeatable with a seed and stops after --kill-count;
+  bad kill flags and crash points are user errors;
+* the partition function is stable across processes and spreads words
+  evenly, odd tokens included.
+"""
 from __future__ import annotations
 
 import os
@@ -10,7 +18,8 @@ import pytest
 
 from mapper.mapper import partition
 from wordcount.errors import UserError
-from wordcount.faults.stream_plan import KillSchedule, KillSpec, parse_crash, parse_kill
+from wordcount.faults.flags import parse_stream_crashes, parse_timed
+from wordcount.faults.schedules import KillSchedule, KillSpec
 from wordcount.stream import checkpoint
 
 pytestmark = pytest.mark.stream
@@ -112,15 +121,15 @@ def test_kill_count_stops_the_schedule():
 ])
 def test_bad_kill_flags_are_user_errors(who, every, count, message):
     with pytest.raises(UserError, match=message):
-        parse_kill(who, every, None, count, mappers=2, reducers=2)
+        parse_timed(who, every, None, count, mappers=2, reducers=2)
 
 
 def test_crash_points_are_validated():
-    assert parse_crash(["reducer-1:after_first_marker=hang", "mapper-0:on_final"], 2, 2) == {
+    assert parse_stream_crashes(["reducer-1:after_first_marker=hang", "mapper-0:on_final"], 2, 2) == {
         "reducer-1": "after_first_marker=hang", "mapper-0": "on_final"}
     for bad in ("reducer-1:before_forward", "mapper-3:on_final", "mapper-0", "mapper-0:on_final=slow"):
         with pytest.raises(UserError, match="bad --crash"):
-            parse_crash([bad], 2, 2)
+            parse_stream_crashes([bad], 2, 2)
 
 
 # -- partitioning --------------------------------------------------------------------------------------

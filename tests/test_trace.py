@@ -1,8 +1,17 @@
-"""The run trace (wordcount/trace.py) and its timeline (wordcount/timeline.py).
+"""The run trace (wordcount/trace.py) and its timeline (wordcount/timeline). Properties:
 
-Unit tests of the writer and reader, of the timeline model and renderers on a
-hand-made Lab 2 trace, and two real Lab 1 runs (crashes, Redis kills) whose
-traces must tell the story the fault-tolerance tests rely on.
+* an event is one JSON line with time, pid and label; concurrent appends from
+  several processes give whole lines; the reader skips malformed and
+  half-written lines;
+* without WC_TRACE an event is a no-op, the environment alone configures a
+  process, an unwritable trace never raises, and an oversized event is cut to
+  one short line;
+* the timeline sorts lanes (supervisors first, workers naturally, Redis last)
+  and models a Lab 2 trace; the HTML is self-contained and the PNG is drawn;
+  without matplotlib the PNG is a one-line error and the HTML is still
+  written; a missing or empty trace is a one-line error;
+* the trace of a real Lab 1 run shows the crashes and the steals that repair
+  them, and Redis kills as outages.
 """
 from __future__ import annotations
 
@@ -239,7 +248,7 @@ def run_traced(tmp_path: Path, *args: str, **settings) -> tuple[list[dict], Path
     assert result.returncode == 0, describe(result)
     (job,) = job_dirs(cwd / ".wc-run")
     path = job / "trace.jsonl"
-    assert read_record(job / "run.json")["trace"] == str(path)
+    assert read_record(job / "run.json").trace == str(path)
     return trace.read_trace(path), path
 
 

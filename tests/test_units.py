@@ -1,5 +1,21 @@
-"""Unit tests of the shared pieces: tokenizer, config validation, table format
-and ordering, diff report, crash specs, and the test support itself."""
+"""Unit tests of the shared pieces. Properties:
+
+* the split tokenizer keeps case and punctuation and splits on all
+  whitespace; normalize lower-cases and keeps letter/digit runs; CRLF counts
+  like LF; invalid UTF-8 is replaced and reported;
+* CSV counts only the text column (quoted newlines and commas too); a CSV
+  without it names the file; an empty CSV has no words; an unknown tokenizer
+  is a user error;
+* bad config values name the file and the setting; invalid JSON names the
+  line; a missing config file is named; flags override config values;
+* the table is sorted by count then word, written as exact bytes, replaced
+  atomically, and a diff names the first differing words with both counts;
+* crash specs parse, and bad ones are rejected;
+* the test support itself: table comparison fails on a difference and on an
+  empty expectation; corpora are deterministic, nested and have awkward CSV;
+  leftover processes are found, killed and reported;
+* WC_PARTS swaps parts for every run, and its mistakes are one-line errors.
+"""
 from __future__ import annotations
 
 import csv
@@ -23,7 +39,7 @@ from support import (
 
 from wordcount.config import Settings, apply_overrides, load_settings
 from wordcount.errors import UserError
-from wordcount.faults.process import parse_crash_spec
+from wordcount.faults.flags import parse_batch_crashes
 from wordcount.table import (
     diff_report,
     differences,
@@ -110,7 +126,7 @@ def test_unknown_tokenizer_is_a_user_error():
     ({"wokers": 3}, "unknown setting 'wokers'"),
     ({"extensions": []}, "'extensions'"),
     ({"extensions": ["txt"]}, "'extensions'"),
-    ({"batch": {"crash": {"w0": "explode"}}}, "'crash'"),
+    ({"batch": {"crash": {"w0": "explode"}}}, "'batch.crash'"),
     ({"batch": {"wokers": 2}}, "unknown setting 'batch.wokers'"),
     ({"batch": {"max_replacements": 2}}, "unknown setting 'batch.max_replacements' (renamed: use "),
     ({"stream": {"mapers": 2}}, "unknown setting 'stream.mapers'"),
@@ -192,13 +208,13 @@ def test_diff_report_names_first_differing_words_with_both_counts():
     ("w0:slow=0.5", ("w0", "slow=0.5")),
 ])
 def test_crash_spec_parses(spec, parsed):
-    assert parse_crash_spec(spec) == parsed
+    assert parse_batch_crashes([spec]) == dict([parsed])
 
 
 @pytest.mark.parametrize("spec", ["w0", "w0:", ":after_read", "w0:explode", "w0:slow=abc"])
 def test_bad_crash_spec_is_rejected(spec):
     with pytest.raises(UserError, match="--crash"):
-        parse_crash_spec(spec)
+        parse_batch_crashes([spec])
 
 
 # -- the test support itself ---------------------------------------------------------
@@ -210,22 +226,27 @@ def test_assert_same_table_fails_on_difference_and_on_empty_expectation():
         assert_same_table({}, {})
 
 
-def test_make_corpus_is_deterministic_and_has_awkward_csv(tmp_path):
-    a = make_corpus(tmp_path / "a", n_files=4, csv_files=2, words_per_file=300, seed=7)
-    b = make_corpus(tmp_path / "b", n_files=4, csv_files=2, words_per_file=300, seed=7)
-    c = make_corpus(tmp_path / "c", n_files=4, csv_files=2, words_per_file=300, seed=8)
-    files_a = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
-    assert len(files_a) == 6
-    assert files_a == sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
+def test_make_corpus_is_deterministic_nested_and_has_awkward_csv(tmp_path):
+    """The `corpus` fixture's parameters: what most end-to-end tests count."""
+    a = make_corpus(tmp_path / "a", n_files=12, csv_files=3, words_per_file=1500)
+    b = make_corpus(tmp_path / "b", n_files=12, csv_files=3, words_per_file=1500)
+    c = make_corpus(tmp_path / "c", n_files=12, csv_files=3, words_per_file=1500, seed=8)
+    files_a = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file() and p.suffix in (".txt", ".csv"))
+    assert len(files_a) == 15 and sum(f.suffix == ".csv" for f in files_a) == 3
+    assert any(len(f.parts) > 1 for f in files_a)  # some inputs are nested
+    assert files_a == sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file() and p.suffix in (".txt", ".csv"))
     assert all((a / f).read_bytes() == (b / f).read_bytes() for f in files_a)
     assert serial(a) == serial(b) != serial(c)
-    raw = (a / "table000.csv").read_text(encoding="utf-8")
-    rows = list(csv.reader(io.StringIO(raw, newline="")))
-    cells = [r[1] for r in rows[1:]]
+    rows = [r for f in files_a if f.suffix == ".csv"
+            for r in csv.DictReader(io.StringIO((a / f).read_text(encoding="utf-8"), newline=""))]
+    cells = [r["text"] for r in rows]
     assert any("\n" in x for x in cells) and any("," in x for x in cells) and any('"' in x for x in cells)
     counts = serial(a)
     assert any(ord(ch) > 127 for w in counts for ch in w)
-    assert not any(w.startswith("NOTECOLUMN") for w in counts)  # other CSV columns never count
+    assert serial(a, tokenizer="normalize") != counts  # case and punctuation variants exist
+    # the other CSV columns (user5, 2024-01-01T00:00:00Z, en...) never count
+    assert not any(w.startswith(("user", "2024-")) or w in ("en", "und") for w in counts)
+    assert {r["user"] for r in rows} and all(r["user"].startswith("user") for r in rows)
 
 
 def test_leftover_processes_are_found_killed_and_reported(tmp_path):

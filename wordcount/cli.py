@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import shlex
@@ -12,13 +11,17 @@ import sys
 import time
 from typing import Callable, Mapping, Sequence
 
-from wordcount.config import Settings, load_settings
+from wordcount.config import REDIS_BACKENDS, Settings, load_settings
+from wordcount.docker_sdk import DEFAULT_IMAGE, LOCAL_IMAGE
 from wordcount.errors import JobFailed, UserError
 from wordcount.inputs import InputFile, find_inputs
 from wordcount.parts import parse_part
 from wordcount.table import diff_report, serial_count, sorted_items, write_table
 
 log = logging.getLogger("client")
+# Like the flags, for every run of a shell (CI runs the crash tests in containers this way).
+BACKEND_ENV = "WC_REDIS_BACKEND"
+IMAGE_ENV = "WC_DOCKER_IMAGE"
 CLIENT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "client.py")
 
 
@@ -28,6 +31,12 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", metavar="FILE", help="where to write the word<TAB>count table")
     parser.add_argument("--config", metavar="FILE", help="settings file (default: ./config.json)")
     parser.add_argument("--redis-url", metavar="URL", help="use this Redis instead of starting one")
+    parser.add_argument("--redis", choices=REDIS_BACKENDS, dest="redis_backend",
+                        help="where the private Redis runs: a local process (default) or a container "
+                        f"(needs Docker; default image {DEFAULT_IMAGE}). ${BACKEND_ENV} sets it too")
+    parser.add_argument("--docker-image", metavar="IMAGE",
+                        help=f"image for --redis docker; 'python myrds.py image' builds {LOCAL_IMAGE} "
+                        f"for machines that cannot pull. ${IMAGE_ENV} sets it too")
     parser.add_argument("--verify", action="store_true",
                         help="also count serially; exit 1 and show differences if any word differs")
     parser.add_argument("--tokenizer", choices=("split", "normalize"), help="what a word is")
@@ -42,6 +51,8 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
 def common_overrides(args: argparse.Namespace) -> dict:
     return {
         "data_path": args.data, "output": args.output, "redis_url": args.redis_url,
+        "redis_backend": args.redis_backend or os.environ.get(BACKEND_ENV) or None,
+        "docker_image": args.docker_image or os.environ.get(IMAGE_ENV) or None,
         "tokenizer": args.tokenizer, "log_level": args.log_level,
         "parts": dict(parse_part(p) for p in args.part) or None,
     }
@@ -67,13 +78,6 @@ def check_output(path: str) -> None:
         raise UserError(f"cannot create output directory {parent!r}: {exc.strerror}") from None
     if not os.access(parent, os.W_OK):
         raise UserError(f"cannot write output in {parent!r}; pass another --output")
-
-
-def write_record(record: dict, run_path: str, extra_path: str | None) -> None:
-    """Keep the run record in the run directory, and where --record asked."""
-    for path in filter(None, (os.path.join(run_path, "run.json"), extra_path)):
-        with open(path, "w", encoding="utf-8") as fh:
-            json.dump(record, fh, indent=2, sort_keys=True)
 
 
 def setup_logging() -> None:

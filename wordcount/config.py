@@ -14,14 +14,16 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from wordcount import config_legacy
+from wordcount.docker_sdk import DEFAULT_IMAGE
 from wordcount.errors import UserError
 from wordcount.faults import netspec
-from wordcount.faults.process import parse_crash_spec
+from wordcount.faults.spec import batch_crash_setting, parse_batch
 from wordcount.parts import check_part
 from wordcount.placement import check_placement
 from wordcount.tokenize import TOKENIZERS, TokenizerSpec
 
 DEFAULT_CONFIG = "config.json"
+REDIS_BACKENDS = ("local", "docker")  # a private server as a local process, or in a container
 
 
 def _positive(v: float) -> bool:
@@ -71,7 +73,7 @@ class BatchSettings:
     batch_bytes: int = 8_000_000
     bgsave_interval_s: float = 2.0
     kill_redis_every_s: float = 0.0
-    crash: dict = field(default_factory=dict)  # worker name -> crash point
+    crash: dict = field(default_factory=dict)  # worker name -> POINT[@K][=ACTION] (wordcount/faults/spec.py)
     slow_s: float = 5.0
     # Replacement workers the client may start over the WHOLE job (all
     # generations together) when every worker died with work pending.
@@ -89,6 +91,8 @@ class Settings:
     tokenizer: str = "split"
     output: str = "wordcount.tsv"
     redis_url: str | None = None
+    redis_backend: str = "local"  # "docker": the private server runs in a container
+    docker_image: str = DEFAULT_IMAGE
     run_dir: str = ".wc-run"
     top: int = 10
     log_level: str = "WARNING"
@@ -121,6 +125,8 @@ _CHECKS: dict[str, tuple[Any, str]] = {
     "max_replacement_workers": (_non_negative, "an integer >= 0"),
     "max_restarts_per_worker": (_non_negative, "an integer >= 0"),
     "top": (_non_negative, "an integer >= 0"),
+    "redis_backend": (lambda v: v in REDIS_BACKENDS, " or ".join(map(repr, REDIS_BACKENDS))),
+    "docker_image": (bool, "an image name such as redis:7.4"),
     "tokenizer": (lambda v: v in TOKENIZERS, f"one of {sorted(TOKENIZERS)}"),
     "log_level": (lambda v: v.upper() in ("DEBUG", "INFO", "WARNING", "ERROR"), "DEBUG, INFO, WARNING or ERROR"),
     "mappers": (_at_least_one, "an integer >= 1"),
@@ -178,11 +184,11 @@ def check_value(name: str, value: Any, default: Any, where: str) -> Any:
     if isinstance(default, float):
         return float(value)
     if short == "crash":
-        for name, point in value.items():
+        for worker, point in value.items():
             try:
-                parse_crash_spec(f"{name}:{point}")
+                parse_batch(f"{worker}:{point}")
             except UserError as exc:
-                raise UserError(f"{where}: setting 'crash' entry {name!r}: {exc}") from None
+                raise UserError(f"{where}: setting '{name}' entry {worker!r}: {exc}") from None
     if short == "net":
         netspec.from_setting(value, where)
     if short == "placement":
@@ -264,11 +270,16 @@ def apply_overrides(settings: Settings, overrides: dict[str, Any]) -> Settings:
 
 def check_consistent(settings: Settings) -> Settings:
     """Rules that involve more than one setting."""
+    if settings.redis_backend == "docker" and settings.redis_url:
+        raise UserError("--redis docker starts its own server in a container; drop --redis-url "
+                        "(or redis_url in the config file)")
     if settings.batch.kill_redis_every_s and not settings.batch.bgsave_interval_s:
         raise UserError(
             "batch.kill_redis_every_s needs batch.bgsave_interval_s > 0: without snapshots every Redis "
             "kill rolls the job back to its start and it never finishes")
-    return settings
+    # a deprecated bare 'slow' crash spec stalls slow_s: rewrite it now that slow_s is final
+    batch = settings.batch
+    return replace(settings, batch=replace(batch, crash=batch_crash_setting(batch.crash, batch.slow_s)))
 
 
 def to_json(settings: Settings) -> str:

@@ -8,10 +8,11 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from support import stop_client, wait_until
+from support import finish, wait_until
 
 import myrds
 from kit.netns import NetLab
+from kit.run import Finished, Job
 from wordcount import procs
 
 Step = tuple[Callable[[], object], float, str]  # wait_until's (predicate, timeout, what)
@@ -52,8 +53,8 @@ def run_log(cwd: Path, name: str) -> str:
     return paths[0].read_text(errors="replace") if paths else ""
 
 
-def cut_while(lab: NetLab, host: str, proc: subprocess.Popen, before: Step, during: list[Step],
-              timeout: float = 90) -> subprocess.CompletedProcess:
+def cut_while(lab: NetLab, host: str, proc: Job, before: Step, during: list[Step],
+              timeout: float = 90) -> Finished:
     """Once `before` holds, cut `host` off until every `during` step held, heal it,
     and return the finished client `proc` (stopped, with its output)."""
     try:
@@ -62,8 +63,7 @@ def cut_while(lab: NetLab, host: str, proc: subprocess.Popen, before: Step, duri
         for step in during:
             wait_until(*step)
         lab.heal(host)
-        out, err = stop_client(proc, timeout)
-    finally:
-        if proc.poll() is None:
-            stop_client(proc, 5)
-    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+    except BaseException:
+        finish(proc, 5)
+        raise
+    return finish(proc, timeout)

@@ -31,7 +31,7 @@ class Supervisor:
     url: str
     run_path: str
     conn: redis.Redis
-    server: myrds.ManagedServer | None
+    server: myrds.PrivateServer | None
     total_files: int
     total_bytes: int
     redis_kills_after: list = field(default_factory=list)  # committed-file thresholds (chaos)
@@ -155,6 +155,6 @@ class Supervisor:
                 trace.event(trace.EXIT, target=name, target_pid=proc.pid, status=proc.returncode)
 
 
-def redis_pid(server: myrds.ManagedServer | None) -> int | None:
-    """The pid of our private Redis, for trace events about it."""
-    return server.proc.pid if server and server.proc else None
+def redis_pid(server: myrds.PrivateServer | None) -> int | None:
+    """The pid of our private Redis (in a container or not), for trace events about it."""
+    return server.pid if server else None

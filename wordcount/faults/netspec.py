@@ -32,9 +32,11 @@ from dataclasses import dataclass
 
 import message as m
 from wordcount.errors import UserError
+from wordcount.faults.points import DATAGRAM_FAULTS, DELAY, NET_WHO
+from wordcount.ids import WorkerId
 
-FAULTS = ("loss", "dup", "reorder", "delay")
-ROLES = ("coordinator", "worker", "mapper", "reducer")
+FAULTS = DATAGRAM_FAULTS
+ROLES = NET_WHO
 _CLAUSE = re.compile(r"^(?P<fault>[a-z]+)(?:\[(?P<kinds>[a-z_,]*)\])?=(?P<value>.+)$")
 _PARTITION = re.compile(r"^(?P<who>[a-z]+-\d+)@(?P<start>[0-9.]+)\+(?P<duration>[0-9.]+)$")
 NET_HELP = ("use CLAUSE[,CLAUSE...] with CLAUSE one of loss=P, dup=P, reorder=P, delay=S (optionally "
@@ -103,7 +105,7 @@ class Partition:
 
 
 def _who(value: str, text: str) -> str:
-    if value in ROLES or re.fullmatch(r"(mapper|reducer)-\d+", value):
+    if value in ROLES or WorkerId.try_parse(value) is not None:
         return value
     raise UserError(f"bad --net {text!r}: {value!r} is not coordinator, worker, mapper, reducer or a worker id")
 
@@ -120,7 +122,7 @@ def _rule(clause: str, text: str) -> Rule:
         value = float(match["value"])
     except ValueError:
         raise UserError(f"bad --net {text!r}: {match['value']!r} in {clause!r} is not a number") from None
-    top = 60.0 if match["fault"] == "delay" else 1.0
+    top = 60.0 if match["fault"] == DELAY else 1.0
     if not 0 <= value <= top:
         what = "seconds between 0 and 60" if top > 1 else "a probability between 0 and 1"
         raise UserError(f"bad --net {text!r}: {match['fault']} must be {what} (got {value:g})")

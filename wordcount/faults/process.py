@@ -1,88 +1,92 @@
-"""Crash injection: named points where a process kills itself on request.
+"""The in-process fault injector: the one fault a process was started with.
 
-`os._exit` skips every cleanup handler and flush, which is what a SIGKILL or a
-power cut does; that is the failure the jobs must survive.
+A worker calls `at(POINT)` wherever a crash point of its part is reached (or
+`due` + `fire` when it has something to do in between, like the Lab 1
+mid_count "count half, then die"). Arrivals are counted, not timed, so a
+seeded run replays the same fault at the same logical step.
+
+`exit` uses `os._exit`, which skips every cleanup handler and flush, as a
+SIGKILL or a power cut does: that is the failure the jobs must survive. The
+exit status is CRASH_EXIT, so supervisors can tell an injected crash from a
+bug. Lab 1 workers get their fault from the `crash` setting, Lab 2 workers
+from --crash (first incarnation only, so a replacement never repeats it).
 """
 from __future__ import annotations
 
 import logging
 import os
+import signal
 import time
 
 from wordcount import trace
-from wordcount.errors import UserError
+from wordcount.faults.points import EXIT, HANG
+from wordcount.faults.spec import FaultSpec, parse_batch, parse_stream_point_spec
+from wordcount.ids import WorkerId
 
 log = logging.getLogger(__name__)
-
-# Lab 1 worker crash points, in the order they occur while handling an entry.
-WORKER_POINTS = ("after_read", "mid_count", "before_commit", "after_commit")
-SLOW = "slow"
 CRASH_EXIT = 75  # distinctive status so supervisors can tell an injected crash
 
 
-def split_point(point: str) -> tuple[str, int]:
-    """'after_commit@3' -> ('after_commit', 3): die the 3rd time the point is reached."""
-    base, _, nth = point.partition("@")
-    return base, int(nth) if nth else 1
+class ProcessFaults:
+    """The fault (if any) of this process, and how often its point was reached."""
 
-
-def parse_crash_spec(spec: str) -> tuple[str, str]:
-    """'NAME:POINT[@K]' -> (name, point); POINT may also be 'slow' or 'slow=SECONDS'."""
-    name, sep, point = spec.partition(":")
-    base = point.split("=", 1)[0].split("@", 1)[0]
-    nth = point.partition("@")[2]
-    if (not sep or not name or base not in (*WORKER_POINTS, SLOW)
-            or (nth and (base == SLOW or not nth.isdigit() or int(nth) < 1))):
-        raise UserError(
-            f"bad --crash {spec!r}: use NAME:POINT[@K] with POINT one of "
-            f"{', '.join(WORKER_POINTS)} (K: die the K-th time it is reached), or slow[=SECONDS]"
-        )
-    if base == SLOW and "=" in point:
-        try:
-            float(point.split("=", 1)[1])
-        except ValueError:
-            raise UserError(f"bad --crash {spec!r}: slow=SECONDS needs a number") from None
-    return name, point
-
-
-class CrashPlan:
-    """The crash point (if any) one process was started with."""
-
-    def __init__(self, point: str | None, slow_seconds: float = 0.0) -> None:
-        self.point: str | None = None
-        self.nth = 1
+    def __init__(self, spec: FaultSpec | None) -> None:
+        self.spec = spec
         self.reached = 0
-        self.slow = 0.0
-        if point and point.startswith(SLOW):
-            self.slow = float(point.split("=", 1)[1]) if "=" in point else slow_seconds
-        elif point:
-            self.point, self.nth = split_point(point)
+
+    @classmethod
+    def for_batch(cls, name: str, point_spec: str | None, slow_s: float) -> ProcessFaults:
+        """Lab 1 worker `name`, from its entry in the `crash` setting."""
+        return cls(parse_batch(f"{name}:{point_spec}", slow_s) if point_spec else None)
+
+    @classmethod
+    def for_stream(cls, worker: WorkerId, point_spec: str | None) -> ProcessFaults:
+        """Lab 2 worker `worker`, from its --crash POINT[@K][=ACTION]."""
+        return cls(parse_stream_point_spec(worker, point_spec) if point_spec else None)
+
+    @property
+    def point(self) -> str | None:
+        return self.spec.point if self.spec else None
+
+    @property
+    def doing(self) -> str:
+        return self.spec.doing if self.spec else ""
 
     def due(self, point: str) -> bool:
-        """Count an arrival at `point`; True on the arrival that must crash.
-
-        Counting arrivals (not time) is what makes a seeded chaos run replay
-        the same crash at the same logical moment.
-        """
-        if self.point != point:
+        """Count an arrival at `point`; True when the action must happen now."""
+        if self.spec is None or point != self.spec.point:
             return False
         self.reached += 1
-        return self.reached == self.nth
+        return self.spec.fires(self.reached)
 
-    def die(self, point: str) -> None:
+    def fire(self) -> None:
+        """Carry out the action of the arrival `due` just reported."""
+        assert self.spec is not None, "fire() without a fault"
+        if self.spec.action == EXIT:
+            self._exit()
+        elif self.spec.action == HANG:
+            self._hang()
+        elif self.spec.seconds > 0:
+            log.warning("slow worker: stalling %.1fs at %s (arrival %d)", self.spec.seconds, self.spec.point,
+                        self.reached)
+            time.sleep(self.spec.seconds)
+
+    def at(self, point: str) -> None:
+        """A crash point is reached: act if this is the configured point and arrival."""
+        if self.due(point):
+            self.fire()
+
+    def _exit(self) -> None:
         """Exit at once, without cleanup, like a SIGKILL."""
+        point = self.point
         log.warning("crash point %s reached (arrival %d): exiting now", point, self.reached)
         trace.event(trace.CRASH, point=point, nth=self.reached)
         logging.shutdown()
         os._exit(CRASH_EXIT)
 
-    def maybe_crash(self, point: str) -> None:
-        """Die here if this is the configured point and arrival."""
-        if self.due(point):
-            self.die(point)
-
-    def maybe_slow(self) -> None:
-        """Stall, simulating a straggler whose entry others may steal."""
-        if self.slow > 0:
-            log.warning("slow worker: stalling %.1fs before commit", self.slow)
-            time.sleep(self.slow)
+    def _hang(self) -> None:
+        """Stop, alive but silent: only missed heartbeats can reveal it."""
+        point = self.point
+        trace.event(trace.CRASH, point=f"{point}={HANG}", nth=self.reached)
+        log.warning("crash point %s reached (arrival %d): hanging (SIGSTOP)", point, self.reached)
+        os.kill(os.getpid(), signal.SIGSTOP)

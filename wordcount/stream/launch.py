@@ -26,23 +26,17 @@ from wordcount.cli import (
     report,
     settings_and_inputs,
     with_replay,
-    write_record,
 )
 from wordcount.config import Settings, StreamSettings, to_json
 from wordcount.errors import JobFailed, UserError
-from wordcount.faults.stream_plan import (
-    MAPPER_POINTS,
-    POINTS,
-    REDUCER_POINTS,
-    ChaosPlan,
-    KillSpec,
-    parse_chaos,
-    parse_crash,
-    parse_kill,
-)
+from wordcount.faults.flags import parse_logical, parse_stream_crashes, parse_timed
+from wordcount.faults.points import DAMAGE_POINTS, LOGICAL_KINDS, MAPPER_POINTS, REDUCER_POINTS
+from wordcount.faults.schedules import ChaosPlan, KillSpec
+from wordcount.ids import WorkerId, mapper, reducer
 from wordcount.inputs import InputFile
 from wordcount.keys import JobKeys, new_job_id
 from wordcount.progress import Progress
+from wordcount.record import RunRecord
 from wordcount.stream import checkpoint
 from wordcount.stream.netflags import NET_EPILOG, add_net_arguments, apply_net, describe
 from wordcount.stream.spec import JobSpec
@@ -52,7 +46,7 @@ log = logging.getLogger("client")
 
 def _points() -> str:
     """The --kill-at point kinds, one per help line."""
-    return "\n".join(f"        {kind + ':N':<13} {text}" for kind, text in POINTS.items())
+    return "\n".join(f"        {kind + ':N':<13} {text}" for kind, text in LOGICAL_KINDS.items())
 
 
 EPILOG = f"""\
@@ -71,9 +65,12 @@ crash injection:
       SIGKILL WORKER at a logical point; repeatable, fired in order (each is
       armed once the previous one fired). KIND:
 {_points()}
-  --crash WORKER:POINT[=hang]
-      make WORKER's first incarnation die (or, with =hang, freeze so that only
-      its missing heartbeats reveal it) at POINT. Repeatable.
+  --crash WORKER:POINT[@K][=ACTION]
+      a fault of WORKER's first incarnation on its K-th arrival at POINT
+      (default the 1st). ACTION: exit (default) dies at once; hang freezes
+      (SIGSTOP), so that only its missing heartbeats reveal it; slow:SECONDS
+      stalls at every arrival from the K-th on (not at the reducer's damage
+      points {' and '.join(DAMAGE_POINTS)}). Repeatable. See docs/faults.md.
       mapper points:  {', '.join(MAPPER_POINTS)}
       reducer points: {', '.join(REDUCER_POINTS)}
 
@@ -102,8 +99,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
                         "the same SEED on the same data replays them (see below)")
     parser.add_argument("--kill-at", action="append", default=[], metavar="WORKER@KIND:N",
                         help="SIGKILL WORKER at a logical point, e.g. mapper-0@completed:2 (see below)")
-    parser.add_argument("--crash", action="append", default=[], metavar="WORKER:POINT",
-                        help="crash point for one worker's first incarnation (see below)")
+    parser.add_argument("--crash", action="append", default=[], metavar="WORKER:POINT[@K][=ACTION]",
+                        help="fault at a crash point of one worker's first incarnation (see below)")
     parser.add_argument("--throttle", type=float, default=0.0, metavar="S",
                         help="mappers pause S seconds after each file, so that small inputs last long "
                         "enough for crash tests and demos")
@@ -167,7 +164,7 @@ def enqueue(conn: redis.Redis, keys: JobKeys, inputs: list[InputFile], mappers: 
 
 
 def write_spec(args: argparse.Namespace, settings: Settings, keys: JobKeys, run_path: str,
-               inputs: list[InputFile], kill: KillSpec | None, plan: ChaosPlan | None) -> str:
+               inputs: list[InputFile], timed: KillSpec | None, logical: ChaosPlan | None) -> str:
     st = settings.stream
     settings_path = os.path.join(run_path, "settings.json")
     with open(settings_path, "w", encoding="utf-8") as fh:
@@ -176,8 +173,8 @@ def write_spec(args: argparse.Namespace, settings: Settings, keys: JobKeys, run_
     spec = JobSpec(job=keys.job, run_path=run_path, settings_path=settings_path,
                    checkpoint_dir=os.path.abspath(cp_dir), mappers=st.mappers, reducers=st.reducers,
                    total_files=len(inputs), throttle_s=args.throttle,
-                   crash=parse_crash(args.crash, st.mappers, st.reducers),
-                   kill=kill.to_json() if kill else None, chaos=plan.to_json() if plan else None)
+                   crash=parse_stream_crashes(args.crash, st.mappers, st.reducers),
+                   kill=timed.to_json() if timed else None, chaos=logical.to_json() if logical else None)
     path = os.path.join(run_path, "stream-job.json")
     spec.save(path)
     return path
@@ -221,7 +218,7 @@ def watch(proc: subprocess.Popen) -> dict:
 
 def show(bar: Progress, st: dict, last: dict) -> dict:
     """Redraw the status line; log phase and recovery changes (visible without a TTY)."""
-    workers = " ".join(f"{w[0]}{w.rsplit('-', 1)[1]}:{s}" for w, s in st["workers"].items())
+    workers = " ".join(f"{WorkerId.parse(w).short}:{s}" for w, s in st["workers"].items())
     bar.show(st["files_done"], st["files_total"],
              f"{st['phase']:<15} cp {st['completed']} rec {st['recovery']} | {workers} | "
              f"{st['files_done']}/{st['files_total']} files")
@@ -237,13 +234,13 @@ def gather(spec: JobSpec, final_id: int) -> tuple[dict[str, int], list[str]]:
     warnings: set[str] = set()
     try:
         for i in range(spec.reducers):
-            state = checkpoint.read(spec.checkpoint_dir, f"reducer-{i}", final_id)
+            state = checkpoint.read(spec.checkpoint_dir, str(reducer(i)), final_id)
             if not state.get("final"):
-                raise JobFailed(f"checkpoint {final_id} of reducer-{i} is not a final checkpoint")
+                raise JobFailed(f"checkpoint {final_id} of {reducer(i)} is not a final checkpoint")
             for word, n in state["counts"].items():
                 table[word] = table.get(word, 0) + n
         for i in range(spec.mappers):
-            warnings.update(checkpoint.read(spec.checkpoint_dir, f"mapper-{i}", final_id)["warnings"])
+            warnings.update(checkpoint.read(spec.checkpoint_dir, str(mapper(i)), final_id)["warnings"])
     except checkpoint.CheckpointError as exc:
         raise JobFailed(f"cannot read the final result: {exc}") from None
     return table, sorted(warnings)
@@ -258,17 +255,18 @@ def stream_main(argv: Sequence[str]) -> int:
 def run_stream(args: argparse.Namespace) -> int:
     settings, inputs = settings_and_inputs(args, overrides(args))
     st = settings.stream
-    kill = parse_kill(args.kill, args.every, args.seed, args.kill_count, st.mappers, st.reducers)
-    plan = parse_chaos(args.chaos, args.kill_at, kill is not None, st.mappers, st.reducers, len(inputs))
-    parse_crash(args.crash, st.mappers, st.reducers)
+    timed = parse_timed(args.kill, args.every, args.seed, args.kill_count, st.mappers, st.reducers)
+    logical = parse_logical(args.chaos, args.kill_at, timed is not None, st.mappers, st.reducers, len(inputs))
+    parse_stream_crashes(args.crash, st.mappers, st.reducers)
     if args.throttle < 0:
         raise UserError("--throttle must be >= 0")
     check_ports(st)
     settings = apply_net(args, settings)
     if describe(settings):
         log.info("network faults: %s", describe(settings))
-    if plan:
-        log.info("chaos%s: kill %s", f" seed {plan.seed}" if plan.seed is not None else "", plan.describe())
+    if logical:
+        log.info("chaos%s: kill %s", f" seed {logical.seed}" if logical.seed is not None else "",
+                 logical.describe())
     keys = JobKeys(new_job_id())
     run_path = os.path.abspath(os.path.join(settings.run_dir, keys.job))
     os.makedirs(os.path.join(run_path, "logs"), exist_ok=True)
@@ -276,11 +274,12 @@ def run_stream(args: argparse.Namespace) -> int:
     trace.setup(os.path.join(run_path, "trace.jsonl"), "client")
     trace.event(trace.RUN_START, job=keys.job, lab=2, mappers=st.mappers, reducers=st.reducers,
                 files=len(inputs), wall=time.time())
-    server, conn, url = myrds.open_server(settings.redis_url, run_path, parts.resolve(settings.parts, "lua"))
+    server, conn, url = myrds.open_server(settings.redis_url, run_path, parts.resolve(settings.parts, "lua"),
+                                          settings.redis_backend, settings.docker_image)
     proc = None
     try:
         enqueue(conn, keys, inputs, st.mappers)
-        spec_path = write_spec(args, settings, keys, run_path, inputs, kill, plan)
+        spec_path = write_spec(args, settings, keys, run_path, inputs, timed, logical)
         spec = JobSpec.load(spec_path)
         proc = start_coordinator(settings, spec_path, url, run_path)
         result = watch(proc)
@@ -292,14 +291,14 @@ def run_stream(args: argparse.Namespace) -> int:
         elapsed = time.perf_counter() - t0
         trace.event(trace.JOB_DONE, elapsed_s=elapsed, checkpoints=result["checkpoints_completed"],
                     recoveries=len(result["recoveries"]))
-        write_record({"job": keys.job, "kind": "stream", "elapsed_s": elapsed, "files": len(inputs),
-                      "bytes": sum(f.size for f in inputs), "mappers": st.mappers, "reducers": st.reducers,
-                      "checkpoint_interval_s": st.checkpoint_interval_s, "run_path": run_path,
-                      "trace": trace.path(), "chaos": chaos_record(plan, result.get("chaos")),
-                      "net": settings.stream.net or None, **zombie_record(result.get("zombies", [])),
-                      **{k: result[k] for k in ("checkpoints_completed", "recoveries", "kills",
-                                                "final_checkpoint_id", "recovery_id")}},
-                     run_path, args.record)
+        RunRecord(kind="stream", job=keys.job, elapsed_s=elapsed, files=len(inputs),
+                  bytes=sum(f.size for f in inputs), run_path=run_path, trace=trace.path(),
+                  chaos=chaos_record(logical, result.get("chaos")), mappers=st.mappers, reducers=st.reducers,
+                  checkpoint_interval_s=st.checkpoint_interval_s, net=settings.stream.net or None,
+                  **zombie_record(result.get("zombies", [])),
+                  **{k: result[k] for k in ("checkpoints_completed", "recoveries", "kills",
+                                            "final_checkpoint_id", "recovery_id")},
+                  ).write(run_path, args.record)
     finally:
         if proc is not None:
             procs.stop(proc, grace=10.0)

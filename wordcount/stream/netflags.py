@@ -13,7 +13,7 @@ from dataclasses import replace
 
 from wordcount.config import Settings
 from wordcount.faults import netspec
-from wordcount.faults.stream_plan import worker_ids
+from wordcount.ids import all_names
 from wordcount.placement import with_remote
 
 NET_EPILOG = """\
@@ -54,7 +54,7 @@ def apply_net(args: argparse.Namespace, settings: Settings) -> Settings:
     configured = dict(st.net)
     faults = [*configured.get("faults", []), *args.net]
     partitions = [*configured.get("partitions", []), *args.partition]
-    ids = worker_ids(st.mappers, st.reducers)
+    ids = all_names(st.mappers, st.reducers)
     for text in faults:
         netspec.parse_group(text)
     parsed = [netspec.parse_partition(text, ids) for text in partitions]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 
-from wordcount.faults.stream_plan import ChaosPlan, KillSpec
+from wordcount.faults.schedules import ChaosPlan, KillSpec
 
 
 @dataclass(frozen=True)
@@ -18,16 +18,16 @@ class JobSpec:
     reducers: int
     total_files: int
     throttle_s: float = 0.0
-    crash: dict = field(default_factory=dict)  # worker id -> crash point (first incarnation only)
-    kill: dict | None = None  # KillSpec fields, or None
-    chaos: dict | None = None  # ChaosPlan.to_json(): kills at logical points, or None
+    crash: dict = field(default_factory=dict)  # worker id -> POINT[@K][=ACTION] (first incarnation only)
+    kill: dict | None = None  # KillSpec fields: timed kills, or None
+    chaos: dict | None = None  # ChaosPlan.to_json(): logical kills, or None
 
     @property
-    def kill_spec(self) -> KillSpec | None:
+    def timed(self) -> KillSpec | None:
         return KillSpec(**self.kill) if self.kill else None
 
     @property
-    def chaos_plan(self) -> ChaosPlan | None:
+    def logical(self) -> ChaosPlan | None:
         return ChaosPlan.from_json(self.chaos) if self.chaos else None
 
     def save(self, path: str) -> None:

@@ -15,8 +15,8 @@ through `commands`, a queue. This module provides:
   superseded by a newer incarnation (`superseded`: a zombie that was cut off,
   declared dead and replaced), or when the coordinator has been silent for
   `stream.lost_contact_s` (it is gone, or we are cut off);
-* crash points for tests (`CrashPoints`), given only to a worker's first
-  incarnation so a replacement never crashes again.
+* the worker's fault for tests (`self.crash`, wordcount/faults/process.py),
+  given only to its first incarnation so a replacement never crashes again.
 """
 from __future__ import annotations
 
@@ -24,7 +24,6 @@ import argparse
 import logging
 import os
 import queue
-import signal
 import socket
 import threading
 import time
@@ -36,7 +35,8 @@ from wordcount import trace
 from wordcount.config import Settings, load_settings
 from wordcount.faults import netspec
 from wordcount.faults.network import NetFaults
-from wordcount.faults.process import CrashPlan
+from wordcount.faults.process import ProcessFaults
+from wordcount.ids import WorkerId
 from wordcount.placement import host_of
 from wordcount.stream import checkpoint
 
@@ -45,27 +45,6 @@ UNRECOVERED = -1  # recovery id of a replacement until the coordinator tells it 
 POLL_S = 0.5  # how often blocked helper threads look at the stop flag
 SUPERSEDED_EXIT = 76  # told that a newer incarnation replaced us
 LOST_CONTACT_EXIT = 77  # nothing from the coordinator for stream.lost_contact_s
-
-
-class CrashPoints:
-    """`POINT` kills the process there (os._exit); `POINT=hang` stops it (SIGSTOP)
-    instead, so only a missed heartbeat can reveal the failure."""
-
-    def __init__(self, spec: str | None) -> None:
-        point, _, how = (spec or "").partition("=")
-        self.point = point or None
-        self.hang = how == "hang"
-
-    def at(self, point: str) -> None:
-        if point != self.point:
-            return
-        self.point = None
-        if self.hang:
-            trace.event(trace.CRASH, point=f"{point}=hang")
-            log.warning("crash point %s reached: hanging (SIGSTOP)", point)
-            os.kill(os.getpid(), signal.SIGSTOP)
-            return
-        CrashPlan(point).maybe_crash(point)
 
 
 @dataclass
@@ -89,7 +68,8 @@ def common_arguments(description: str) -> argparse.ArgumentParser:
     parser.add_argument("--settings", required=True, help="effective settings JSON written by the launcher")
     parser.add_argument("--coordinator", required=True, metavar="HOST:PORT", help="coordinator UDP address")
     parser.add_argument("--checkpoint-dir", required=True)
-    parser.add_argument("--crash", metavar="POINT[=hang]", help="test crash point (first incarnation only)")
+    parser.add_argument("--crash", metavar="POINT[@K][=ACTION]",
+                        help="test fault, wordcount/faults/spec.py (first incarnation only)")
     return parser
 
 
@@ -103,11 +83,12 @@ class StreamWorker:
 
     def __init__(self, args: argparse.Namespace, settings: Settings | None = None) -> None:
         self.settings = settings or load_settings(args.settings)
+        worker = WorkerId.parse(args.id)
         self.id: str = args.id
-        self.index = int(self.id.rsplit("-", 1)[1])
+        self.index = worker.index
         self.incarnation: int = args.incarnation
         self.checkpoint_dir: str = args.checkpoint_dir
-        self.crash = CrashPoints(args.crash)
+        self.crash = ProcessFaults.for_stream(worker, args.crash)
         self.commands: queue.Queue = queue.Queue(maxsize=256)
         self.stopping = threading.Event()
         self.coordinator = parse_address(args.coordinator)

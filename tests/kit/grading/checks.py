@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any, Callable, Iterable, Optional
 
+from wordcount.ids import all_names
+
 Events = list[dict[str, Any]]
 CHECKPOINT_ACKS = ("checkpoint_ack", "last_checkpoint_ack")
 
@@ -22,7 +24,7 @@ def _workers(events: Events) -> set[str] | None:
     start = next((e for e in events if e.get("ev") == "run_start" and "mappers" in e), None)
     if start is None:
         return None
-    return {f"mapper-{i}" for i in range(start["mappers"])} | {f"reducer-{i}" for i in range(start["reducers"])}
+    return set(all_names(start["mappers"], start["reducers"]))
 
 
 def stale_completions(events: Events) -> int | None:

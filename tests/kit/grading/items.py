@@ -20,12 +20,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from grading import runner
-from grading.checks import CHECKS
-from grading.data import REPO, Corpora
-from grading.rubric import Expectation, Item, Lab, Rubric
+from kit.grading import runner
+from kit.grading.checks import CHECKS
+from kit.grading.data import Corpora
+from kit.grading.rubric import Expectation, Item, Lab, Rubric
+from kit.run import Finished, last_error_line
 from wordcount.config import SECTIONS, Settings, load_settings
 from wordcount.errors import UserError
+from wordcount.record import RecordError, RunRecord
 from wordcount.table import diff_report, read_table
 from wordcount.trace import read_trace
 
@@ -146,25 +148,24 @@ def prepare(ctx: Context, item: Item) -> Prepared:
 
 
 # -- the verdict ---------------------------------------------------------------------
-def _read_json(path: Path) -> dict[str, Any]:
+def _read_record(path: Path) -> RunRecord:
+    """The item's run record; an empty one (every field None) if the client wrote none."""
     try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return value if isinstance(value, dict) else {}
+        return RunRecord.read(path)
+    except (OSError, RecordError):
+        return RunRecord()
 
 
-def _job_dirs(prep: Prepared, record: dict[str, Any]) -> list[Path]:
+def _job_dirs(prep: Prepared, record: RunRecord) -> list[Path]:
     """The run directory of the job (from the record), else every job the client left."""
+    if record.run_path and Path(record.run_path).is_dir():
+        return [Path(record.run_path)]
     run_dir = Path(prep.settings.run_dir)
-    job = record.get("job")
-    if job and (run_dir / str(job)).is_dir():
-        return [run_dir / str(job)]
     return sorted(p for p in run_dir.iterdir() if p.is_dir()) if run_dir.is_dir() else []
 
 
-def _trace_path(prep: Prepared, record: dict[str, Any]) -> Path | None:
-    candidates = [Path(record["trace"])] if record.get("trace") else []
+def _trace_path(prep: Prepared, record: RunRecord) -> Path | None:
+    candidates = [Path(record.trace)] if record.trace else []
     candidates += [d / "trace.jsonl" for d in _job_dirs(prep, record)]
     return next((p for p in candidates if p.is_file()), None)
 
@@ -189,7 +190,7 @@ def _trace_value(trace: Path, field: str) -> int | None:
     return CHECKS[name](read_trace(trace))
 
 
-def check_expectation(exp: Expectation, record: dict[str, Any], trace: Path | None, out: Outcome) -> None:
+def check_expectation(exp: Expectation, record: RunRecord, trace: Path | None, out: Outcome) -> None:
     if exp.field.startswith(("trace.", "check.")):
         actual: Any = _trace_value(trace, exp.field) if trace is not None else None
         if actual is None:
@@ -197,7 +198,7 @@ def check_expectation(exp: Expectation, record: dict[str, Any], trace: Path | No
             out.notes.append(f"{exp} not checked: {why}")
             return
     else:
-        actual = record.get(exp.field)
+        actual = record.number(exp.field)
     if not isinstance(actual, (int, float)) or isinstance(actual, bool):
         out.reasons.append(f"expected {exp}, but the run record has no number '{exp.field}'")
         return
@@ -208,25 +209,21 @@ def check_expectation(exp: Expectation, record: dict[str, Any], trace: Path | No
 
 
 def _last_error(client_log: Path) -> str:
-    """The client's own explanation: its last 'error:'/'job failed:' line, else its last line."""
+    """The client's own explanation of its failure (kit.run.last_error_line of its output)."""
     try:
-        lines = [ln.strip() for ln in client_log.read_text(errors="replace").splitlines() if ln.strip()]
+        return last_error_line(client_log.read_text(encoding="utf-8", errors="replace"))
     except OSError:
         return ""
-    for line in reversed(lines):
-        if line.startswith(("error:", "job failed:", "Traceback", "interrupted")):
-            return line
-    return lines[-1] if lines else ""
 
 
-def judge(ctx: Context, prep: Prepared, done: runner.Finished, expected: dict[str, int], out: Outcome) -> dict:
+def judge(ctx: Context, prep: Prepared, done: Finished, expected: dict[str, int], out: Outcome) -> RunRecord:
     """Fill in reasons (empty = pass): the table first, then the exit status, then expectations.
 
     Returns the run record.
     """
     item = prep.item
     out.exit_code = done.exit_code
-    record = _read_json(prep.dir / "record.json")
+    record = _read_record(prep.dir / "record.json")
     output = Path(prep.settings.output)
     if done.timed_out:
         out.reasons.append(f"did not finish within {item.timeout_s * ctx.timeout_scale:.0f}s "
@@ -246,14 +243,14 @@ def judge(ctx: Context, prep: Prepared, done: runner.Finished, expected: dict[st
         for exp in item.expect:
             check_expectation(exp, record, trace, out)
     for key in ("elapsed_s", "stolen", "redis_restarts", "replacements", "kills", "checkpoints_completed", "job"):
-        if key in record:
-            value = record[key]
+        value = getattr(record, key)
+        if value is not None and value != "":
             out.details.setdefault(key, round(value, 2) if isinstance(value, float) else value)
     return record
 
 
-def judge_speed(item: Item, record: dict[str, Any], serial_s: float, out: Outcome) -> None:
-    elapsed = record.get("elapsed_s")
+def judge_speed(item: Item, record: RunRecord, serial_s: float, out: Outcome) -> None:
+    elapsed = record.number("elapsed_s")
     if not isinstance(elapsed, (int, float)):
         out.reasons.append("the run record has no elapsed_s: cannot measure speed")
         return
@@ -273,7 +270,7 @@ def tail(path: Path, lines: int) -> str:
     return "\n".join(text[-lines:]) if text else "(empty)"
 
 
-def collect_logs(prep: Prepared, record: dict[str, Any], lines: int) -> dict[str, str]:
+def collect_logs(prep: Prepared, record: RunRecord, lines: int) -> dict[str, str]:
     """The tail of the client's output and of every process log the job left."""
     logs = {"client": tail(prep.dir / "client.log", lines)}
     jobs = _job_dirs(prep, record)
@@ -287,14 +284,14 @@ def collect_logs(prep: Prepared, record: dict[str, Any], lines: int) -> dict[str
     return logs
 
 
-def render_timeline(prep: Prepared, record: dict[str, Any]) -> str | None:
+def render_timeline(prep: Prepared, record: RunRecord) -> str | None:
     """<item dir>/timeline.png from the run's trace, if both the trace and the renderer exist."""
     trace = _trace_path(prep, record)
     if trace is None or importlib.util.find_spec("wordcount.timeline") is None:
         return None
     png = prep.dir / "timeline.png"
     code, output = runner.quick([sys.executable, "-m", "wordcount.timeline", str(trace), "--png", str(png)],
-                                REPO, timeout_s=120)
+                                timeout_s=120)
     if code != 0 or not png.is_file():
         log.info("timeline for %s not drawn: %s", prep.item.id, output.strip()[-300:])
         return None
@@ -309,8 +306,7 @@ def run_item(ctx: Context, prep: Prepared) -> Outcome:
     ctx.corpora.directory(ctx.rubric.corpora[item.corpus])
     expected = ctx.corpora.expected(prep.data, prep.settings, retime=2 if item.kind == "speed" else 0)
     log.info("item %s: %s", item.id, prep.command)
-    done = runner.run([sys.executable, *prep.argv[1:]], REPO, prep.dir / "client.log",
-                      item.timeout_s * ctx.timeout_scale)
+    done = runner.run_client(prep.argv[1:], prep.dir / "client.log", item.timeout_s * ctx.timeout_scale)
     out.duration_s = round(done.duration_s, 2)
     record = judge(ctx, prep, done, expected.table, out)
     if item.kind == "speed" and not out.reasons:

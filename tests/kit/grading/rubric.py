@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from grading.checks import CHECKS
+from kit.grading.checks import CHECKS
 from wordcount.config import read_json_object
 from wordcount.config_legacy import upgrade_layout
 from wordcount.errors import UserError
+from wordcount.record import RunRecord
 
 ITEM_KEYS = {"id", "title", "points", "timeout_s", "args", "corpus", "settings", "expect", "kind", "max_ratio"}
 LAB_KEYS = {"title", "corpus", "skip_after_failure", "settings", "items"}
@@ -32,7 +33,7 @@ _EXPECT = re.compile(r"^\s*(>=|<=|==|!=|>|<)\s*(-?\d+(?:\.\d+)?)\s*$")
 @dataclass(frozen=True)
 class Expectation:
     """`field op value`, e.g. stolen >= 1; `trace.kill` counts trace events named kill;
-    `check.stale_completions` counts the violations a trace check (grading/checks.py) finds."""
+    `check.stale_completions` counts the violations a trace check (kit/grading/checks.py) finds."""
 
     field: str
     op: str
@@ -120,6 +121,8 @@ def parse_expectation(name: str, spec: Any, where: str) -> Expectation:
     check = name.partition("check.")[2] if name.startswith("check.") else None
     _need(check is None or check in CHECKS, where,
           f"expect {name!r}: no such check (checks: {', '.join('check.' + c for c in CHECKS)})")
+    _need(name.startswith(("trace.", "check.")) or name in RunRecord.number_fields(), where,
+          f"expect {name!r}: not a number of the run record (docs/record.md: {', '.join(RunRecord.number_fields())})")
     return Expectation(name, match.group(1), float(match.group(2)))
 
 

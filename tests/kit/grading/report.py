@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any, TextIO
 
-from grading.items import Outcome
+from kit.grading.items import Outcome
 
 FENCE = "```"
 

@@ -1,42 +1,28 @@
 """Grading data: the corpus each item counts, and the expected table for it.
 
-A corpus is generated from the seed, so a grade is reproducible from the
-report alone (the replay command names the directory, and regenerating with
-the same arguments gives the same bytes). The expected table is an
-independent serial count (wordcount.table.serial_count) with the tokenizer
-settings the item's client uses, computed once per corpus and settings.
+A corpus is generated from the seed with the project's one generator
+(kit.corpus.synthetic, i.e. `data/generate.py DIR --size S --files N --seed
+SEED`), so a grade is reproducible from the report alone: the replay command
+names the directory, and regenerating with the same arguments gives the same
+bytes. The expected table is an independent serial count
+(wordcount.table.serial_count) with the tokenizer settings the item's client
+uses, computed once per corpus and settings.
 """
 from __future__ import annotations
 
 import logging
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grading.rubric import Corpus
-from grading.runner import quick
+from kit.corpus import synthetic
+from kit.grading.rubric import Corpus
 from wordcount.config import Settings
 from wordcount.errors import UserError
 from wordcount.inputs import find_inputs
 from wordcount.table import serial_count
 
 log = logging.getLogger("grade")
-REPO = Path(__file__).resolve().parents[2]
-GENERATOR = REPO / "data" / "generate.py"
-_UNITS = {"KB": 10**3, "MB": 10**6, "GB": 10**9, "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "B": 1, "": 1}
-
-
-def size_bytes(size: str) -> int:
-    """'2MB' -> 2000000 (for the fallback generator, which takes words, not bytes)."""
-    text = size.strip().upper()
-    for unit in sorted(_UNITS, key=len, reverse=True):
-        if text.endswith(unit):
-            try:
-                return int(float(text[: len(text) - len(unit)]) * _UNITS[unit])
-            except ValueError:
-                break
-    raise UserError(f"corpus size {size!r} is not like 2MB")
 
 
 def corpus_dir(corpus: Corpus, seed: int, root: Path) -> Path:
@@ -45,18 +31,11 @@ def corpus_dir(corpus: Corpus, seed: int, root: Path) -> Path:
 
 
 def generate(corpus: Corpus, seed: int, out: Path) -> Path:
-    """Make the corpus in `out` with data/generate.py, else tests/support.make_corpus."""
-    if GENERATOR.exists():
-        argv = [sys.executable, str(GENERATOR), str(out), "--size", corpus.size, "--files", str(corpus.files),
-                "--seed", str(seed), "--force"]
-        code, output = quick(argv, REPO, timeout_s=600)
-        if code != 0:
-            raise UserError(f"data/generate.py failed for corpus {corpus.name}: {output.strip()[-500:]}")
-        return out
-    from support import make_corpus  # only when the repository has no generator
-
-    words = max(1, size_bytes(corpus.size) // 7 // corpus.files)
-    return make_corpus(out, n_files=corpus.files, seed=seed, words_per_file=words)
+    """Make the corpus in `out` (or find it there up to date)."""
+    try:
+        return synthetic(out, corpus.size, corpus.files, seed)
+    except (UserError, OSError) as exc:
+        raise UserError(f"cannot generate corpus {corpus.name}: {exc}") from None
 
 
 @dataclass
