@@ -26,9 +26,12 @@ from urllib.parse import urlparse
 
 import redis
 
-from wordcount import docker_image, docker_redis, docker_sdk, procs
+from wordcount import procs
 from wordcount.cli import run_main
-from wordcount.docker_redis import DockerServer
+from wordcount.docker import image as docker_image
+from wordcount.docker import sdk as docker_sdk
+from wordcount.docker import server as docker_redis
+from wordcount.docker.server import DockerServer
 from wordcount.errors import UserError
 
 log = logging.getLogger("myrds")

@@ -40,7 +40,8 @@ from support import (
     write_config,
 )
 
-from wordcount import docker_redis, docker_sdk
+from wordcount.docker import sdk as docker_sdk
+from wordcount.docker import server as docker_redis
 from wordcount.errors import UserError
 
 pytestmark = [pytest.mark.docker, pytest.mark.crash, pytest.mark.timeout(120)]

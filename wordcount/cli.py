@@ -12,7 +12,7 @@ import time
 from typing import Callable, Mapping, Sequence
 
 from wordcount.config import REDIS_BACKENDS, Settings, load_settings
-from wordcount.docker_sdk import DEFAULT_IMAGE, LOCAL_IMAGE
+from wordcount.docker.sdk import DEFAULT_IMAGE, LOCAL_IMAGE
 from wordcount.errors import JobFailed, UserError
 from wordcount.inputs import InputFile, find_inputs
 from wordcount.parts import parse_part

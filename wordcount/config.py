@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from wordcount import config_legacy
-from wordcount.docker_sdk import DEFAULT_IMAGE
+from wordcount.docker.sdk import DEFAULT_IMAGE
 from wordcount.errors import UserError
 from wordcount.faults import netspec
 from wordcount.faults.spec import batch_crash_setting, parse_batch

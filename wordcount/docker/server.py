@@ -22,7 +22,7 @@ A kill is a real SIGKILL of the container (never `docker stop`, which lets
 Redis save) and a restart is a new container on the same port, volume and
 password, so it rolls back to the last BGSAVE just like the local backend.
 No container outlives the client: `stop()` on every exit path, an atexit
-sweep, and a reaper process (wordcount/docker_reaper.py) that removes the
+sweep, and a reaper process (wordcount/docker/reaper.py) that removes the
 job's containers if the client itself is SIGKILLed.
 """
 from __future__ import annotations
@@ -41,14 +41,14 @@ from typing import Any, Callable
 import redis
 
 from wordcount import procs
-from wordcount.docker_sdk import docker_client, ensure_image, explain, sdk
+from wordcount.docker.sdk import docker_client, ensure_image, explain, sdk
 from wordcount.errors import UserError
 
 log = logging.getLogger("myrds")
 
 JOB_LABEL = "wordcount-labs.job"
 OWNER_LABEL = "wordcount-labs.owner-pid"
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]  # the checkout: the reaper runs as -m wordcount.docker.reaper from there
 _live: set[DockerServer] = set()  # servers holding a container, for the atexit sweep
 
 
@@ -222,7 +222,7 @@ def spawn_reaper(job: str, log_path: str) -> subprocess.Popen | None:
     try:
         with open(log_path, "ab") as out:
             return subprocess.Popen(
-                [sys.executable, "-m", "wordcount.docker_reaper", "--job", job], cwd=REPO,
+                [sys.executable, "-m", "wordcount.docker.reaper", "--job", job], cwd=REPO,
                 stdin=subprocess.PIPE, stdout=out, stderr=out, start_new_session=True)
     except OSError as exc:
         log.warning("no reaper for the job's containers (%s); a SIGKILLed client may leave one", exc)

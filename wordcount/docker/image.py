@@ -19,7 +19,7 @@ import subprocess
 import tarfile
 from typing import Any
 
-from wordcount.docker_sdk import LOCAL_IMAGE, explain, sdk
+from wordcount.docker.sdk import LOCAL_IMAGE, explain, sdk
 from wordcount.errors import UserError
 
 log = logging.getLogger("myrds")

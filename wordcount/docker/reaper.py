@@ -1,7 +1,7 @@
-"""The reaper of one job's containers: `python -m wordcount.docker_reaper --job ID`.
+"""The reaper of one job's containers: `python -m wordcount.docker.reaper --job ID`.
 
 The client starts it next to the job's first container with a pipe on its
-stdin (wordcount.docker_redis.spawn_reaper). A normal end, a failed job,
+stdin (wordcount.docker.server.spawn_reaper). A normal end, a failed job,
 Ctrl-C or SIGTERM all remove the container in the client and then stop this
 process with SIGTERM. Only if the client dies without doing so (SIGKILL, a
 crash of the interpreter) does the pipe close first; then this removes every
@@ -16,8 +16,8 @@ import signal
 import sys
 from typing import Sequence
 
-from wordcount.docker_redis import sweep
-from wordcount.docker_sdk import docker_client, explain
+from wordcount.docker.server import sweep
+from wordcount.docker.sdk import docker_client, explain
 from wordcount.errors import UserError
 
 log = logging.getLogger("docker-reaper")
@@ -25,7 +25,7 @@ GIVE_UP_S = 60  # a hung daemon must not keep this process alive for ever
 
 
 def main(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m wordcount.docker_reaper")
+    parser = argparse.ArgumentParser(prog="python -m wordcount.docker.reaper")
     parser.add_argument("--job", required=True, help="remove the containers labelled with this job id")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
