@@ -137,7 +137,7 @@ class StreamWorker:
                 self.send(self.hello)
             self.heartbeat()
             silent = time.monotonic() - self.last_heard
-            if silent > st.lost_contact_s:
+            if self.registered.is_set() and silent > st.lost_contact_s:  # armed by a coordinator that answers
                 self.leave(LOST_CONTACT_EXIT, f"nothing from the coordinator for {silent:.1f}s "
                            f"(stream.lost_contact_s={st.lost_contact_s:g}); exiting")
 
