@@ -134,6 +134,8 @@ class Mapper(StreamWorker):
     def process_next(self) -> None:
         """Count and send one file, or report that the stream is exhausted."""
         if not self.buffer:
+            if not self.redis_reachable():
+                return
             self.buffer.extend(self.redis.xrange(self.stream, f"({self.cursor}", "+", count=FETCH))
         if not self.buffer:
             self.done = True
@@ -152,6 +154,15 @@ class Mapper(StreamWorker):
             self.heartbeat()
         self.next_file_at = time.monotonic() + self.throttle_s
         self.crash.at("after_first_file")
+
+    def redis_reachable(self) -> bool:
+        """Wait out an injected partition: it cuts the Redis connection too. False if told to stop meanwhile."""
+        try:
+            if self.net is not None:
+                self.net.hold(self.stopping)
+        except OSError:
+            return False
+        return True
 
     def send_counts(self, entry_id: str, path: str) -> None:
         """One word-count message per reducer that owns any of this file's words."""

@@ -4,14 +4,16 @@ seeded kill schedule; a start-up whose hellos are mostly lost; a mapper cut
 off past the heartbeat timeout that is replaced and, once healed, learns it
 was superseded and exits by itself without changing the table; one cut off
 past `stream.lost_contact_s` that exits while still cut off; a reducer cut
-off briefly (stalls, no failure). Every run's complete table is compared
-with the serial count (run_stream)."""
+off briefly (stalls, no failure); bad --net/--partition flags are one line
+before anything starts, and --help documents them. Every run's complete
+table is compared with the serial count (run_stream)."""
 from __future__ import annotations
 
 import re
 
 import pytest
-from test_stream import StreamRun, make_small_corpus, run_stream
+from support import run_client
+from test_stream import StreamRun, make_small_corpus, one_line_error, run_stream
 
 from wordcount.stream.worker import LOST_CONTACT_EXIT, SUPERSEDED_EXIT
 
@@ -72,3 +74,20 @@ def test_a_mapper_cut_off_past_lost_contact_exits_while_still_cut_off(tmp_run, s
 def test_a_reducer_cut_off_briefly_only_stalls(tmp_run, small_corpus):
     run = run_stream(tmp_run, small_corpus, "--partition", "reducer-1@1+0.6", "--throttle", 0.05)
     assert run.record.recoveries == [] and "partitioned: TCP stalls" in run.log("reducer-1.0.log")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--net", "loss=2"], "loss must be a probability between 0 and 1"),
+    (["--net", "loss[beats]=0.1"], "unknown message kind 'beats'"),
+    (["--partition", "mapper-5@1+1"], "not a worker of this job"),
+    (["--partition", "mapper-0"], "WORKER@START+DURATION"),
+])
+def test_bad_network_flags_are_one_line_errors(tmp_run, small_corpus, args, message):
+    result = run_client(["stream", "--data", small_corpus, *args], cwd=tmp_run, timeout=30)
+    assert message in one_line_error(result)
+
+
+def test_help_documents_the_network_flags():
+    result = run_client(["stream", "--help"], timeout=30)
+    for text in ("--net", "--partition", "--net-seed", "loss=P", "to=WHO", "WORKER@START+DURATION"):
+        assert text in result.stdout
