@@ -2,6 +2,7 @@
 
     python client.py [options]          MapReduce-style batch job (Lab 1)
     python client.py stream [options]   streaming job with checkpoints (Lab 2)
+    python client.py clean [--keep N]   delete the run directories of finished jobs
 
 The batch job: put one stream entry per input file, snapshot Redis, start N
 worker processes, supervise them (BGSAVE checkpoints, optional Redis kills,
@@ -12,26 +13,27 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import sys
 import time
 from dataclasses import replace
 from typing import Sequence
 
 import myrds
-from wordcount import parts, trace
-from wordcount.batch.jobstate import enqueue, read_results
+from wordcount import jobuser, parts, rundirs, trace
+from wordcount.batch.jobstate import enqueue, expire, read_results
 from wordcount.batch.supervisor import Supervisor, redis_pid
 from wordcount.cli import (
     add_common_arguments,
+    exit_process,
     report,
     run_main,
     settings_and_inputs,
     with_replay,
 )
-from wordcount.config import Settings
+from wordcount.config import MAX_PROCESSES, Settings
 from wordcount.errors import UserError
 from wordcount.faults.flags import parse_batch_crashes
 from wordcount.faults.plans import BatchPlan, batch_schedule
+from wordcount.helptext import BATCH_EXAMPLES, SETTINGS_NOTE, HelpFormatter, default
 from wordcount.inputs import InputFile
 from wordcount.keys import JobKeys, new_job_id
 from wordcount.record import RunRecord
@@ -42,12 +44,14 @@ log = logging.getLogger("client")
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="client.py",
+        prog="client.py", formatter_class=HelpFormatter, epilog=BATCH_EXAMPLES,
         description="Count every word of the input files with N worker processes over Redis "
-        "streams. Run 'python client.py stream --help' for the streaming (Lab 2) job.",
+        "streams (Lab 1). Run 'python client.py stream --help' for the streaming (Lab 2) job and "
+        "'python client.py clean --help' to delete old run directories.\n\n" + SETTINGS_NOTE,
     )
     add_common_arguments(parser)
-    parser.add_argument("--workers", type=int, metavar="N", help="number of worker processes")
+    parser.add_argument("--workers", type=int, metavar="N",
+                        help=f"number of worker processes, 1 to {MAX_PROCESSES}" + default("batch.workers"))
     parser.add_argument("--crash", action="append", default=[], metavar="NAME:POINT[@K][=ACTION]",
                         help="fault of worker NAME (w0, w1, ...) on its K-th arrival (default 1st) at "
                         "POINT: after_read, mid_count, before_commit, after_commit. ACTION: exit (default) "
@@ -56,13 +60,14 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
                         "name: replacements get new names. See docs/faults.md")
     parser.add_argument("--kill-redis-every", type=float, metavar="S",
                         help="SIGKILL the private Redis (process or container) every S seconds while "
-                        "work is pending, then restart it (needs a server this client started)")
+                        "work is pending, then restart it (needs a server this client started)"
+                        + default("batch.kill_redis_every_s", off=True))
     parser.add_argument("--chaos", type=int, metavar="SEED",
                         help="seeded crash schedule: some workers die at a random point and arrival, "
                         "and the private Redis is killed after a random number of committed files; "
                         "the same SEED on the same data replays it")
     parser.add_argument("--claim-timeout", type=float, metavar="S",
-                        help="steal entries pending longer than S seconds")
+                        help="steal entries pending longer than S seconds" + default("batch.claim_timeout_s"))
     return parser.parse_args(argv)
 
 
@@ -92,14 +97,15 @@ def batch_main(argv: Sequence[str]) -> int:
 def run_batch(args: argparse.Namespace, settings: Settings, inputs: list[InputFile],
               plan: BatchPlan | None) -> int:
     keys = JobKeys(new_job_id())
-    run_path = os.path.abspath(os.path.join(settings.run_dir, keys.job))
-    os.makedirs(os.path.join(run_path, "logs"), exist_ok=True)
+    run = rundirs.start_run(settings.run_dir, keys.job, settings.keep_runs)
+    run_path = run.path
     trace.setup(os.path.join(run_path, "trace.jsonl"), "client")
     trace.event(trace.RUN_START, job=keys.job, lab=1, workers=settings.batch.workers, files=len(inputs),
                 wall=time.time())
     t0 = time.perf_counter()
     server, conn, url = myrds.open_server(settings.redis_url, run_path, parts.resolve(settings.parts, "lua"),
                                           settings.redis_backend, settings.docker_image)
+    url = jobuser.create(conn, url, keys.job, server)  # workers get a user limited to this job's keys
     if server:
         trace.event(trace.SPAWN, target="redis", target_pid=redis_pid(server))
     sup = None
@@ -111,6 +117,7 @@ def run_batch(args: argparse.Namespace, settings: Settings, inputs: list[InputFi
         sup.start_all()
         sup.run()
         table, warnings = read_results(sup.conn, keys)
+        refused = jobuser.refused(sup.conn) if server else {}
         elapsed = time.perf_counter() - t0
         restarts = server.restarts if server else 0
         stolen = sup.progress()[2]
@@ -122,21 +129,29 @@ def run_batch(args: argparse.Namespace, settings: Settings, inputs: list[InputFi
                   bytes=sum(f.size for f in inputs), run_path=run_path, trace=trace.path(),
                   chaos=plan.to_json() if plan else None, workers=settings.batch.workers,
                   stolen=stolen, redis_restarts=restarts, replacements=sup.replacements,
+                  redis_refused=refused,
                   ).write(run_path, args.record)
     finally:
         if sup:
             sup.stop_workers()
         if server:
             server.stop()
+        else:
+            expire(conn, keys)
         trace.event(trace.RUN_END)
+        run.close()
+    if refused:
+        print(jobuser.refused_line(refused))  # someone tried passwords, or a worker left its keys
     return report(table, inputs, settings, warnings, elapsed, args.verify)
 
 
 def main(argv: Sequence[str]) -> int:
     if argv and argv[0] == "stream":
         return stream_main(list(argv[1:]))
+    if argv and argv[0] == "clean":
+        return rundirs.clean_main(list(argv[1:]))
     return batch_main(argv)
 
 
 if __name__ == "__main__":
-    sys.exit(run_main(main))
+    exit_process(run_main(main))

@@ -1,34 +1,32 @@
-"""Every message of the streaming job (Lab 2) and the one codec they travel in.
+"""Every message of the streaming job (Lab 2) and the JSON body codec they travel in.
 
 Coordinator <-> workers talk over UDP, mappers -> reducers over TCP; both use
-the same frame, so a message means the same thing wherever it is seen:
+the same frame, so a message means the same thing wherever it is seen. The
+frame -- length prefix, version byte (2), an authenticated envelope around
+the message, an HMAC-SHA256 tag -- is built and checked by
+wordcount/stream/auth.py; docs/protocol.md ("Frames") describes it. This
+module defines the messages and turns one to and from its JSON object:
 
-    frame   = length (4 bytes, big-endian, counts what follows) + payload
-    payload = version (1 byte, VERSION) + UTF-8 JSON object
+    {"type": <one of TYPES>, "sender": <worker id or "coordinator">, <fields>}
 
-The JSON object has "type" (one of TYPES), "sender" (a worker id such as
-"mapper-0", or "coordinator") and exactly the fields of that type's dataclass,
-each checked against its declared type. Anything else -- a short or oversized
-frame, a wrong version, bad JSON, a missing, extra or mistyped field -- raises
-DecodeError, which receivers log before dropping the frame and carrying on.
-JSON (never pickle) means bytes from a socket can at worst be rejected, never
-run. A UDP datagram carries exactly one frame; a TCP connection a sequence of
-them (read with `read_frame`). docs/lab2.md describes what each message does.
+with exactly the fields of that type's dataclass, each checked against its
+declared type. Anything else -- bad JSON, a missing, extra or mistyped field
+-- raises DecodeError. The receiver only parses a body once its tag checked
+out, and counts, logs and drops what fails. JSON (never pickle) means bytes
+from a socket can at worst be rejected, never run. A UDP datagram carries
+exactly one frame; a TCP connection a sequence of them (read with
+`read_frame`). docs/protocol.md describes what each message does.
 """
 from __future__ import annotations
 
 import json
-import logging
-import socket
 import struct
-import threading
 from dataclasses import dataclass, field, fields
-from typing import Any, BinaryIO, Callable, ClassVar, Union
+from typing import Any, BinaryIO, ClassVar, Union
 
-VERSION = 1
 HEADER = struct.Struct("!I")
 MAX_TCP_FRAME = 256 * 1024 * 1024  # word counts of one (file, reducer): large but bounded
-MAX_UDP_FRAME = 65_507  # the most one IPv4 UDP datagram can carry
+MAX_UDP_FRAME = 32 * 1024  # control messages are small; anything larger is not ours
 MAX_ID_LEN = 64
 COORDINATOR = "coordinator"
 
@@ -64,7 +62,9 @@ class Hello(Message):
 class Heartbeat(Message):
     """Sent every heartbeat interval; also carries progress and the done flag.
 
-    Repeating `done` here makes a lost Done message harmless.
+    Repeating `done` here makes a lost Done message harmless. `rejected`
+    (cumulative, reason -> count) lets the coordinator report every frame any
+    process dropped, so an attack or a misconfigured part is never silent.
     """
 
     TYPE: ClassVar[str] = "heartbeat"
@@ -72,6 +72,7 @@ class Heartbeat(Message):
     recovery_id: int
     position: int  # mappers: entries of its stream processed since the beginning
     done: bool
+    rejected: dict[str, int] = field(default_factory=dict)  # frames this process dropped, by reason
 
 
 @dataclass(frozen=True)
@@ -150,24 +151,25 @@ class Exit(Message):
 
 @dataclass(frozen=True)
 class HelloAck(Message):
-    """Reply to every hello and heartbeat of the current `incarnation`.
+    """Reply to every hello and heartbeat of the current incarnation (the frame's
+    envelope names it: no field here may be called `incarnation`, which means
+    the sender's own).
 
     A worker repeats its hello until one arrives (a lost hello would leave a
     reducer's port unknown), and counts any as contact with the coordinator.
     """
 
     TYPE: ClassVar[str] = "hello_ack"
-    incarnation: int
 
 
 @dataclass(frozen=True)
 class Superseded(Message):
-    """Reply to a hello or heartbeat of an older incarnation: `incarnation` has
-    replaced the sender, which must stop (it was declared dead, e.g. while
-    partitioned, and the coordinator could not kill it)."""
+    """Reply to a hello or heartbeat of an older incarnation: `by_incarnation`
+    has replaced the receiver, which must stop (it was declared dead, e.g.
+    while partitioned, and the coordinator could not kill it)."""
 
     TYPE: ClassVar[str] = "superseded"
-    incarnation: int
+    by_incarnation: int
 
 
 # -- mapper -> reducer (TCP) -------------------------------------------------------
@@ -197,16 +199,14 @@ TYPES: dict[str, type[Message]] = {
 }
 
 
-# -- encoding -----------------------------------------------------------------------
-def encode(msg: Message) -> bytes:
-    """The complete frame (length prefix included) for `msg`."""
-    body = {"type": msg.TYPE}
+# -- the JSON body ---------------------------------------------------------------------
+def to_body(msg: Message) -> dict[str, Any]:
+    """The JSON object of `msg`: its type tag and every field."""
+    body: dict[str, Any] = {"type": msg.TYPE}
     body.update((f.name, getattr(msg, f.name)) for f in fields(msg))
-    payload = bytes([VERSION]) + json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
-    return HEADER.pack(len(payload)) + payload
+    return body
 
 
-# -- decoding and validation ----------------------------------------------------------
 def _is_int(v: Any) -> bool:
     return type(v) is int and -(2**63) <= v < 2**63
 
@@ -230,18 +230,11 @@ def _check_field(cls: type[Message], name: str, annotation: str, value: Any) -> 
         raise DecodeError(f"{cls.TYPE}.{name} must be {annotation}, got {type(value).__name__}")
 
 
-def decode_payload(payload: bytes) -> Message:
-    """Validate and build the message in `payload` (the frame minus its length)."""
-    if not payload:
-        raise DecodeError("empty payload")
-    if payload[0] != VERSION:
-        raise DecodeError(f"unsupported version {payload[0]} (expected {VERSION})")
-    try:
-        body = json.loads(payload[1:].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DecodeError(f"body is not UTF-8 JSON: {exc}") from None
+def from_body(body: Any) -> Message:
+    """Validate and build the message in `body` (a parsed JSON value)."""
     if type(body) is not dict:
-        raise DecodeError("body is not a JSON object")
+        raise DecodeError("message is not a JSON object")
+    body = dict(body)
     cls = TYPES.get(body.pop("type", None))  # type: ignore[arg-type]
     if cls is None:
         raise DecodeError("missing or unknown message type")
@@ -256,18 +249,19 @@ def decode_payload(payload: bytes) -> Message:
     return cls(**body)
 
 
-def decode(frame: bytes, max_size: int = MAX_UDP_FRAME) -> Message:
-    """Decode one whole frame, e.g. a UDP datagram; its length must match exactly."""
-    if len(frame) > max_size:
-        raise DecodeError(f"frame of {len(frame)} bytes exceeds the limit of {max_size}")
-    if len(frame) < HEADER.size:
-        raise DecodeError(f"frame of {len(frame)} bytes is shorter than its length prefix")
-    (length,) = HEADER.unpack_from(frame)
-    if length != len(frame) - HEADER.size:
-        raise DecodeError(f"length prefix says {length} bytes, frame holds {len(frame) - HEADER.size}")
-    return decode_payload(frame[HEADER.size:])
+def parse_json(data: bytes) -> Any:
+    """UTF-8 JSON bytes -> value; DecodeError otherwise."""
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise DecodeError(f"body is not UTF-8 JSON: {exc}") from None
 
 
+def dump_json(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+# -- framing on a TCP stream -------------------------------------------------------------
 class StreamClosed(Exception):
     """The TCP peer closed the connection (cleanly or in the middle of a frame)."""
 
@@ -280,45 +274,14 @@ def _read_exact(stream: BinaryIO, n: int) -> bytes:
 
 
 def read_frame(stream: BinaryIO, max_size: int = MAX_TCP_FRAME) -> bytes:
-    """The next payload from a buffered TCP stream (sock.makefile('rb')).
+    """The next payload (the frame minus its length prefix) from a buffered TCP
+    stream (sock.makefile('rb')).
 
     Raises StreamClosed at end of stream and DecodeError for a length over
-    `max_size`: after that the stream cannot be resynchronised, so the caller
-    closes the connection. A payload that then fails `decode_payload` is just
-    one bad frame; the next one can still be read.
+    `max_size`, before reading the body: after that the stream cannot be
+    resynchronised, so the caller closes the connection.
     """
     (length,) = HEADER.unpack(_read_exact(stream, HEADER.size))
     if length > max_size:
         raise DecodeError(f"frame length {length} exceeds the limit of {max_size}")
     return _read_exact(stream, length)
-
-
-def receive_udp(sock: socket.socket, stopping: threading.Event,
-                deliver: Callable[[Message, tuple[str, int]], None], log: logging.Logger) -> None:
-    """Receive datagrams until `stopping` is set, handing each valid message to
-    `deliver`; malformed ones are logged and dropped. `sock` needs a timeout
-    so that the stop flag is seen."""
-    while not stopping.is_set():
-        try:
-            data, addr = sock.recvfrom(MAX_UDP_FRAME + 1)
-        except socket.timeout:
-            continue
-        except OSError as exc:
-            if stopping.is_set():
-                return
-            log.warning("UDP receive error: %s", exc)
-            continue
-        try:
-            msg = decode(data)
-        except DecodeError as exc:
-            log.warning("dropped malformed datagram from %s (%d bytes): %s", addr, len(data), exc)
-            continue
-        deliver(msg, addr)
-
-
-def send_udp(sock: socket.socket, msg: Message, addr: tuple[str, int]) -> None:
-    """Send one message as one datagram; oversized control messages are a bug."""
-    frame = encode(msg)
-    if len(frame) > MAX_UDP_FRAME:
-        raise ValueError(f"{msg.TYPE} message of {len(frame)} bytes does not fit a datagram")
-    sock.sendto(frame, addr)

@@ -2,9 +2,11 @@
 function library, snapshots, and SIGKILL-and-restart for fault injection.
 
 A server we start ourselves is private to one run: a free loopback port, a
-generated password, a data directory under the run directory, and no automatic
-saves (the client takes BGSAVE checkpoints on its own schedule so that a
-restart rolls back to a known point).
+generated password, a data directory under the run directory (0700), and no
+automatic saves (the client takes BGSAVE checkpoints on its own schedule so
+that a restart rolls back to a known point). Its configuration, password
+included, is handed over on stdin (`redis-server -`), never on the command
+line, which every local user can read in /proc/PID/cmdline.
 """
 from __future__ import annotations
 
@@ -19,14 +21,14 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 from urllib.parse import urlparse
 
 import redis
 
-from wordcount import procs
+from wordcount import private, procs, redisconf
 from wordcount.cli import run_main
 from wordcount.docker import image as docker_image
 from wordcount.docker import sdk as docker_sdk
@@ -99,11 +101,22 @@ def connect(url: str, timeout: float = 5.0) -> redis.Redis:
     except redis.AuthenticationError:
         raise UserError(f"Redis at {_safe(url)} rejected the password; check the URL") from None
     except redis.RedisError as exc:
-        raise UserError(f"cannot reach Redis at {_safe(url)} ({exc}); {HOW_TO_GET_A_SERVER}") from None
+        raise UserError(f"cannot reach Redis at {_safe(url)}: {_why_unreachable(exc)}") from None
     version = str(info.get("redis_version", "0"))
     if _version_tuple(version) < MIN_VERSION:
         raise UserError(f"Redis at {_safe(url)} is version {version}; this project needs >= 7.0")
     return conn
+
+
+def _why_unreachable(exc: redis.RedisError) -> str:
+    """What a failed connection to a given URL means, and what to check (not how to install Redis)."""
+    text = str(exc)
+    if isinstance(exc, redis.ConnectionError) and "refused" in text.lower():
+        return ("nothing listens there (connection refused); check the host and port in "
+                "--redis-url / REDIS_URL and that the Redis server is running")
+    if isinstance(exc, redis.TimeoutError) or "timed out" in text.lower():
+        return f"no answer ({text}); check the host, a firewall, and that the server is not overloaded"
+    return f"{text}; check --redis-url / REDIS_URL and that the server is running"
 
 
 def _safe(url: str) -> str:
@@ -171,6 +184,7 @@ class ManagedServer:
     library: Path
     proc: subprocess.Popen | None = None
     restarts: int = 0
+    users: list[str] = field(default_factory=list)  # ACL rules ("name rule...") to recreate at every start
 
     @property
     def url(self) -> str:
@@ -184,15 +198,16 @@ class ManagedServer:
     def pid(self) -> int | None:
         return self.proc.pid if self.proc else None
 
+    def config(self) -> str:
+        """redis.conf text: the same port, password, data dir and ACL users at every (re)start."""
+        return redisconf.text(self.port, self.password, self.data_dir, self.users)
+
     def start(self) -> redis.Redis:
-        """Start (or restart) on the same port, password and data dir; load functions."""
-        argv = [
-            self.binary, "--port", str(self.port), "--bind", "127.0.0.1",
-            "--requirepass", self.password, "--dir", self.data_dir,
-            "--dbfilename", "dump.rdb", "--save", "", "--appendonly", "no",
-            "--daemonize", "no", "--logfile", "", "--protected-mode", "no",
-        ]
-        self.proc = procs.spawn(argv, log_path=self.log_path)
+        """Start (or restart) on the same port, password and data dir; load functions.
+
+        The configuration goes on stdin: the password never touches argv."""
+        with procs.deferred_interrupts():  # a Ctrl-C now still finds self.proc to stop
+            self.proc = procs.spawn([self.binary, "-"], log_path=self.log_path, stdin_data=self.config().encode())
         conn = self._wait_ready()
         load_functions(conn, self.library)
         return conn
@@ -249,13 +264,16 @@ class ManagedServer:
 def start_private(run_dir: str, library: Path | str = DEFAULT_LIBRARY) -> tuple[ManagedServer, redis.Redis]:
     """Start a private server for one run; logs which binary and version it uses."""
     binary, version = find_binary()
-    data_dir = os.path.abspath(os.path.join(run_dir, "redis"))
-    os.makedirs(data_dir, exist_ok=True)
+    data_dir = private.make_dir(os.path.abspath(os.path.join(run_dir, "redis")))
     server = ManagedServer(
         binary=binary, version=version, data_dir=data_dir, port=procs.free_port(),
         password=secrets.token_urlsafe(16), library=Path(library),
     )
-    conn = server.start()
+    try:
+        conn = server.start()
+    except BaseException:  # Ctrl-C or a failed start: the caller never gets the server to stop
+        server.stop()
+        raise
     log.info("started %s %s on 127.0.0.1:%d (data in %s)", binary, version, server.port, data_dir)
     return server, conn
 

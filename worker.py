@@ -8,7 +8,7 @@ The worker exits only when every entry has been delivered and acknowledged.
 
 Started by client.py as
     python worker.py --name w0 --job JOB --settings RUN/settings.json
-with the server in $WC_REDIS_URL.
+with the server in $WC_REDIS_URL and the client's pid in $WC_CLIENT_PID.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import os
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import redis
@@ -26,7 +26,7 @@ import redis
 from wordcount import trace
 from wordcount.config import load_settings
 from wordcount.faults.process import ProcessFaults
-from wordcount.keys import COMMIT_FUNCTION, JobKeys
+from wordcount.keys import COMMIT_FUNCTION, WARNING_SEP, JobKeys
 from wordcount.tokenize import count_bytes
 
 log = logging.getLogger("worker")
@@ -42,7 +42,7 @@ class Item:
     path: str
     size: int
     counts: Counter | None = None
-    replaced: bool = False
+    warnings: list[str] = field(default_factory=list)  # for the summary: not UTF-8, odd CSV rows
 
 
 class Worker:
@@ -55,6 +55,8 @@ class Worker:
         self.crash = ProcessFaults.for_batch(name, self.settings.batch.crash.get(name), self.settings.batch.slow_s)
         self.spec = self.settings.tokenizer_spec()
         self.url = url
+        # the client (named by it: we may start after it is gone); once it is gone nobody reads our counts
+        self.parent = int(os.environ.get("WC_CLIENT_PID") or os.getppid())
         self.conn = self._connect()
         self.claim_cursor = "0-0"
         self.last_id: str | None = None
@@ -120,7 +122,7 @@ class Worker:
                      self.crash.doing)
             self.crash.fire()
         result = count_bytes(data, item.path.lower().endswith(".csv"), self.spec, item.path)
-        item.counts, item.replaced = result.counts, result.replaced
+        item.counts, item.warnings = result.counts, result.warnings(item.path)
 
     def commit(self, batch: list[Item]) -> int:
         """Commit `batch`; entries no longer pending are dropped. Returns files applied."""
@@ -130,7 +132,7 @@ class Worker:
             args: list = [self.keys.group, len(batch)]
             for item in batch:
                 merged.update(item.counts or {})
-                args += [item.entry_id, item.size, item.path if item.replaced else ""]
+                args += [item.entry_id, item.size, WARNING_SEP.join(item.warnings)]
             for word, n in merged.items():
                 args += [word, n]
             keys = [self.keys.files, self.keys.counts, self.keys.progress, self.keys.warnings]
@@ -183,6 +185,10 @@ class Worker:
                     return 0
                 outage_started, delay = None, 0.05
             except RETRYABLE as exc:
+                if os.getppid() != self.parent:
+                    log.error("Redis unreachable (%s) and the client (pid %d) is gone; exiting",
+                              exc.__class__.__name__, self.parent)
+                    return 5
                 now = time.monotonic()
                 outage_started = outage_started or now
                 if now - outage_started > MAX_OUTAGE_S:

@@ -2,8 +2,11 @@
 processes and clocks.
 
 Threads:
-* receiver -- blocks on the UDP socket, decodes datagrams (malformed ones are
-  logged and dropped) and puts them on the event queue;
+* receiver -- blocks on the UDP socket, verifies datagrams (the job key,
+  addressed to us, from the incarnation of the sender that the supervisor
+  started last, a fresh sequence number: wordcount/stream/auth.py and
+  admission.py) and puts them on the event queue; the rest are counted by
+  reason, logged (rate-limited) and dropped;
 * main -- the only thread that touches coordinator state: it takes events
   from the queue (waiting at most TICK_S), feeds them, the exits of worker
   processes and a Tick with the monotonic time to `phases.step`, and carries
@@ -48,7 +51,8 @@ from wordcount.errors import JobFailed, UserError
 from wordcount.faults import netspec
 from wordcount.faults.network import NetFaults
 from wordcount.ids import REDUCER, WorkerId, all_ids, mapper
-from wordcount.stream import checkpoint
+from wordcount.stream import auth, checkpoint
+from wordcount.stream.admission import Admission, Rejections, rejected_record
 from wordcount.stream.spec import JobSpec
 
 log = logging.getLogger("coordinator")
@@ -76,6 +80,8 @@ class Coordinator:
         self.settings = settings
         st = settings.stream
         self.timing = phases.Timing(st.checkpoint_interval_s, st.heartbeat_timeout_s, st.resend_timeout_s)
+        self.key = auth.Key.from_env()
+        self.sealer = auth.Sealer(self.key, 0)
         self.net = NetFaults.for_process(netspec.from_setting(st.net), m.COORDINATOR)
         sock = bind_udp(st.host, st.coordinator_port)
         self.sock = self.net.udp(sock) if self.net else sock
@@ -83,6 +89,9 @@ class Coordinator:
         self.stopping = threading.Event()
         self.addresses: dict[str, tuple[str, int]] = {}
         self.sup = Supervisor(spec, settings, self.sock.getsockname())
+        self.admission = Admission(self.sup.incarnation.get)  # only the incarnation started last
+        self.rejections = Rejections(log)
+        self.reported: dict[tuple[str, int], dict[str, int]] = {}  # (worker, incarnation) -> its rejections
         self.t0 = time.monotonic()
         self.recoveries = RecoveryLog(self.t0)
         self.state: phases.State | None = None
@@ -93,7 +102,17 @@ class Coordinator:
 
     # -- receiver thread -------------------------------------------------------------
     def _receive(self) -> None:
-        m.receive_udp(self.sock, self.stopping, lambda msg, addr: self.events.put((msg, addr)), log)
+        auth.receive_udp(self.sock, self.stopping, self._check, lambda env, addr: self.events.put((env.msg, addr)),
+                         self._rejected)
+
+    def _check(self, data: bytes) -> auth.Envelope:
+        env = auth.open_datagram(self.key, data, m.COORDINATOR, 0)
+        try:
+            return self.admission.admit(env)
+        except auth.Rejected as exc:
+            if exc.reason == "stale_incarnation":
+                exc.stale = env.msg  # type: ignore[attr-defined]  # authentic, from a replaced process
+            raise
 
     # -- sender --------------------------------------------------------------------------
     def send(self, wid: str, msg: m.Message) -> None:
@@ -101,37 +120,50 @@ class Coordinator:
         if addr is None:
             log.debug("no address for %s yet; %s not sent (it is repeated later)", wid, msg.TYPE)
             return
+        frame = self.sealer.seal(msg, wid, self.sup.incarnation[wid], view=self.sup.incarnation)
         try:
-            m.send_udp(self.sock, msg, addr)
+            auth.send_datagram(self.sock, frame, addr)
         except OSError as exc:
             log.warning("cannot send %s to %s: %s", msg.TYPE, wid, exc)
 
     def note_sender(self, msg: m.Message, addr: tuple[str, int]) -> None:
         """Learn a worker's address from its current incarnation's hello or heartbeat,
         and answer it: `hello_ack` to the current incarnation (it stops repeating
-        its hello, and knows we are there), `superseded` to an older one (a
-        zombie we could not kill: it must stop)."""
-        if not isinstance(msg, (m.Hello, m.Heartbeat)) or msg.sender not in self.sup.incarnation:
-            return
-        current = self.sup.incarnation[msg.sender]
-        if msg.incarnation < current:
-            self._reply(m.Superseded(m.COORDINATOR, current), addr)
-            return
-        if msg.incarnation == current:
+        its hello, and knows we are there); note what its heartbeats say it
+        rejected. (An older incarnation's frames never get here: admission
+        rejects them, and `_rejected` tells their sender it was superseded.)"""
+        if isinstance(msg, m.Heartbeat):
+            self.reported[(msg.sender, msg.incarnation)] = msg.rejected
+        if isinstance(msg, (m.Hello, m.Heartbeat)) and msg.incarnation == self.sup.incarnation.get(msg.sender):
+            current = msg.incarnation
             if self.addresses.get(msg.sender) != addr:
                 log.info("%s incarnation %d is at %s:%d", msg.sender, current, *addr)
             self.addresses[msg.sender] = addr
             sender = WorkerId.parse(msg.sender)  # one we started: it has an incarnation
             if isinstance(msg, m.Hello) and sender.kind == REDUCER and msg.port:
                 self.sup.reducer_ports[sender.index] = msg.port
-            if sender.kind != REDUCER or self.sup.reducer_ports[sender.index]:
-                self._reply(m.HelloAck(m.COORDINATOR, current), addr)  # not before a reducer's port is known
+            if sender.kind != REDUCER or self.sup.reducer_ports[sender.index]:  # not before its port is known
+                self._reply(m.HelloAck(m.COORDINATOR), msg.sender, current, addr, self.sup.incarnation)
 
-    def _reply(self, msg: m.Message, addr: tuple[str, int]) -> None:
+    def _reply(self, msg: m.Message, wid: str, incarnation: int, addr: tuple[str, int],
+               view: dict[str, int] | None = None) -> None:
+        """Answer a datagram at its source address (which may not be the worker's current one)."""
         try:
-            m.send_udp(self.sock, msg, addr)
+            auth.send_datagram(self.sock, self.sealer.seal(msg, wid, incarnation, view=view), addr)
         except OSError as exc:
-            log.debug("cannot answer %s: %s", addr, exc)
+            log.debug("cannot answer %s at %s: %s", wid, addr, exc)
+
+    def _rejected(self, exc: auth.Rejected, addr: tuple[str, int]) -> None:
+        """Count a dropped frame; an authentic hello or heartbeat of a superseded
+        incarnation -- a zombie we could not kill -- is answered `superseded`, so
+        that it stops. (Receiver thread: it only reads the supervisor's
+        incarnations, like admission does, and sends.)"""
+        self.rejections.add(exc, addr)
+        stale = getattr(exc, "stale", None)
+        if isinstance(stale, (m.Hello, m.Heartbeat)):
+            current = self.sup.incarnation.get(stale.sender)
+            if current is not None and stale.incarnation < current:
+                self._reply(m.Superseded(m.COORDINATOR, current), stale.sender, stale.incarnation, addr)
 
     # -- main thread ---------------------------------------------------------------------
     def run(self) -> dict:
@@ -228,13 +260,13 @@ class Coordinator:
         """Exit was sent with the last transition; repeat it until everyone has gone."""
         deadline = time.monotonic() + max(5.0, 3 * self.timing.resend_timeout_s)
         next_resend = time.monotonic() + self.timing.resend_timeout_s
-        while ((any(self.sup.running(w) for w in self.sup.procs) or self.sup.zombies_running())
-               and time.monotonic() < deadline):
+        while time.monotonic() < deadline:
+            running = any(self.sup.running(w) for w in self.sup.procs) or self.sup.zombies_running()
             try:
-                msg, addr = self.events.get(timeout=TICK_S)
-                self.note_sender(msg, addr)  # a healed zombie learns it was superseded
+                self.note_sender(*self.events.get(timeout=TICK_S))  # their last heartbeats
             except queue.Empty:
-                pass
+                if not running:
+                    break
             if time.monotonic() >= next_resend:
                 for wid in self.sup.procs:
                     if self.sup.running(wid):
@@ -254,7 +286,8 @@ class Coordinator:
                 "final_checkpoint_id": self.finish.final_checkpoint_id,
                 "checkpoints_completed": self.state.checkpoints_completed,
                 "recovery_id": self.state.recovery_id,
-                "recoveries": self.recoveries.to_json(), **self.injector.result(), "zombies": self.zombies}
+                "recoveries": self.recoveries.to_json(), **self.injector.result(),
+                **rejected_record(self.rejections.snapshot(), self.reported), "zombies": self.zombies}
 
 
 def _pending_checkpoint(state: phases.State) -> int | None:

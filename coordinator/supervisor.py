@@ -63,11 +63,11 @@ class Supervisor:
     def start(self, wid: str, incarnation: int) -> None:
         """Start `wid` (the reference, or the swapped-in part of its kind)."""
         log_path = os.path.join(self.spec.run_path, "logs", f"{wid}.{incarnation}.log")
+        self.incarnation[wid] = incarnation  # before it can say hello: only this one is accepted now
         place = place_of(self.settings.stream.placement, wid, incarnation)
         proc = self.procs[wid] = parts.spawn(self.settings.parts, WorkerId.parse(wid).kind,
                                              self.args(wid, incarnation), label=wid, log_path=log_path,
                                              launch=place.launch)
-        self.incarnation[wid] = incarnation
         if incarnation:
             trace.event(trace.WORKER_RESTARTED, target=wid, target_pid=proc.pid)
         log.info("started %s incarnation %d (pid %d)", wid, incarnation, proc.pid)

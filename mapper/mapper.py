@@ -10,7 +10,7 @@ exit) and, when there are none, processes the next stream entry.
 State (checkpointed on a marker, before the marker is forwarded):
   cursor    id of the last stream entry fully sent (XRANGE resumes after it)
   position  number of entries processed, for progress
-  warnings  files that needed UTF-8 replacement characters
+  warnings  what the summary says about files (not UTF-8, odd CSV rows)
 """
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ from wordcount import trace
 from wordcount.faults.network import NetFaults
 from wordcount.ids import reducer
 from wordcount.keys import JobKeys
+from wordcount.stream import auth
 from wordcount.stream.worker import (
     StreamWorker,
     common_arguments,
@@ -51,20 +52,25 @@ def partition(word: str, reducers: int) -> int:
 
 
 class Outputs:
-    """One persistent TCP connection per reducer.
+    """One persistent, authenticated TCP connection per reducer.
 
-    A failed connect or send means that reducer died (a live reducer listens
-    until it is told to exit), so a recovery that rolls this mapper back is
-    bound to follow; until then the channel is marked broken and the mapper
-    pauses instead of reading on. While this mapper is partitioned (injected
-    network faults), connects and sends stall until it heals, so what it sent
-    arrives late -- the zombie case the reducers' recovery-id check handles.
+    On connect the reducer sends a challenge (a nonce and its incarnation);
+    our first frame is a `hello` tagged under the key derived from that
+    nonce, and every frame after it too, numbered 1, 2, ... (see
+    wordcount/stream/auth.py). A failed connect, handshake or send means that
+    reducer died (a live reducer listens until it is told to exit), so a
+    recovery that rolls this mapper back is bound to follow; until then the
+    channel is marked broken and the mapper pauses instead of reading on.
+    While this mapper is partitioned (injected network faults), connects and
+    sends stall until it heals, so what it sent arrives late -- the zombie
+    case: the reducers refuse a superseded incarnation's frames.
     """
 
-    def __init__(self, addresses: list[tuple[str, int]], net: NetFaults | None = None,
-                 stopping: threading.Event | None = None) -> None:
+    def __init__(self, addresses: list[tuple[str, int]], key: auth.Key, wid: str, incarnation: int,
+                 net: NetFaults | None = None, stopping: threading.Event | None = None) -> None:
         self.addresses = addresses
-        self.socks: list[socket.socket | None] = [None] * len(addresses)
+        self.key, self.id, self.incarnation = key, wid, incarnation
+        self.socks: list[tuple[socket.socket, auth.Sealer, int] | None] = [None] * len(addresses)
         self.broken = False
         self.net = net
         self.stopping = stopping
@@ -75,24 +81,33 @@ class Outputs:
         try:
             if self.net is not None:
                 self.net.hold(self.stopping)
-            sock = self.socks[idx] or self._connect(idx)
-            sock.sendall(m.encode(msg))
-        except OSError as exc:
+            sock, sealer, reducer_inc = self.socks[idx] or self._connect(idx)
+            sock.sendall(sealer.seal(msg, str(reducer(idx)), reducer_inc))
+        except (OSError, m.DecodeError, m.StreamClosed) as exc:
             log.warning("channel to %s failed (%s); pausing until recovery", reducer(idx), exc)
             self.broken = True
 
-    def _connect(self, idx: int) -> socket.socket:
+    def _connect(self, idx: int) -> tuple[socket.socket, auth.Sealer, int]:
         sock = socket.create_connection(self.addresses[idx], timeout=5.0)
+        try:
+            with sock.makefile("rb") as stream:
+                nonce, reducer_inc = auth.read_challenge(stream)
+            sealer = auth.Sealer(self.key.for_connection(nonce), self.incarnation)
+            sock.sendall(sealer.seal(m.Hello(self.id, self.incarnation, os.getpid(), 0), str(reducer(idx)),
+                                     reducer_inc))
+        except BaseException:
+            sock.close()
+            raise
         sock.settimeout(None)  # sends block: alignment back-pressure is expected
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.socks[idx] = sock
-        return sock
+        self.socks[idx] = (sock, sealer, reducer_inc)
+        return self.socks[idx]  # type: ignore[return-value]
 
     def reset(self) -> None:
         """Close every connection (a recovery starts on fresh ones)."""
-        for sock in self.socks:
-            if sock is not None:
-                sock.close()
+        for conn in self.socks:
+            if conn is not None:
+                conn[0].close()
         self.socks = [None] * len(self.addresses)
         self.broken = False
 
@@ -103,7 +118,8 @@ class Mapper(StreamWorker):
         self.stream = JobKeys(args.job).mapper_stream(self.index)
         self.redis = redis.Redis.from_url(os.environ["WC_REDIS_URL"], decode_responses=True,
                                           socket_timeout=30, socket_connect_timeout=5)
-        self.outputs = Outputs([parse_address(a) for a in args.reducers.split(",")], self.net, self.stopping)
+        self.outputs = Outputs([parse_address(a) for a in args.reducers.split(",")], self.key, self.id,
+                               self.incarnation, self.net, self.stopping)
         self.reducers = len(self.outputs.addresses)
         self.spec = self.settings.tokenizer_spec()
         self.throttle_s: float = args.throttle
@@ -167,8 +183,7 @@ class Mapper(StreamWorker):
     def send_counts(self, entry_id: str, path: str) -> None:
         """One word-count message per reducer that owns any of this file's words."""
         result = count_file(path, self.spec)
-        if result.replaced:
-            self.warnings.add(path)
+        self.warnings.update(result.warnings(path))
         parts: list[dict[str, int]] = [{} for _ in range(self.reducers)]
         if self.reducers == 1:
             parts[0] = dict(result.counts)

@@ -9,6 +9,13 @@ reading (it blocks on its gate, an Event, without spinning) until the command
 handler has seen marker n on every channel, snapshotted the counts and opened
 all gates. A recovery opens every gate too, so nothing is ever "broken".
 
+Mapper connections are authenticated before anything is read from them: the
+channel sends a challenge, the first frame must be a hello tagged under the
+key derived from it, from a mapper at the incarnation the coordinator started
+last (its `view`, in every coordinator frame), and every later frame must be
+that mapper's next one (wordcount/stream/auth.py). Any failure closes the
+connection and is counted by reason.
+
 State (checkpointed when aligned): counts, word -> count.
 """
 from __future__ import annotations
@@ -17,6 +24,7 @@ import argparse
 import logging
 import os
 import queue
+import secrets
 import socket
 import threading
 from dataclasses import dataclass
@@ -25,12 +33,13 @@ from typing import Sequence
 import message as m
 from wordcount import trace
 from wordcount.faults.points import DAMAGE_POINTS
-from wordcount.ids import MAPPER, WorkerId
-from wordcount.stream import checkpoint
+from wordcount.ids import WorkerId, mapper
+from wordcount.stream import auth, checkpoint
 from wordcount.stream.worker import POLL_S, StreamWorker, common_arguments, run_worker
 
 log = logging.getLogger("reducer")
 IDLE_WAIT_S = 0.5
+HELLO_TIMEOUT_S = 5.0  # a connection that does not authenticate by then is closed
 
 
 @dataclass
@@ -50,6 +59,10 @@ class Reducer(StreamWorker):
         self.counts: dict[str, int] = {}
         self.aligning: int | None = None  # checkpoint id being aligned
         self.arrived: dict[int, threading.Event] = {}  # mapper index -> gate of its blocked channel
+        # The mapper incarnations to admit. Every first incarnation starts together, at 0; a
+        # replacement learns them from the coordinator's first frame (until then it counts nothing).
+        self.view: dict[str, int] | None = (
+            {str(mapper(i)): 0 for i in range(self.mappers)} if self.incarnation == 0 else None)
 
     def _listen_tcp(self, port: int) -> socket.socket:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -91,33 +104,66 @@ class Reducer(StreamWorker):
                              daemon=True).start()
 
     def _channel(self, conn: socket.socket, addr: tuple) -> None:
-        """Read frames from one mapper connection until it closes."""
+        """Authenticate one mapper connection, then read its frames until it closes.
+
+        Any frame that fails a check closes the connection: a TCP stream cannot
+        resynchronise, and a real mapper never sends one. Reads stall while this
+        reducer is partitioned (injected network faults).
+        """
         stream = self.net.reader(conn, self.stopping) if self.net else conn.makefile("rb")
+        nonce = secrets.token_bytes(auth.NONCE_SIZE)
+        channel = auth.Channel(self.key.for_connection(nonce), self.id, self.incarnation)
+        limit = auth.HELLO_MAX  # nothing big is read before the hello checked out
         try:
+            conn.settimeout(HELLO_TIMEOUT_S)
+            conn.sendall(auth.challenge_frame(nonce, self.incarnation))
             while not self.stopping.is_set():
-                try:
-                    payload = m.read_frame(stream)
-                except m.StreamClosed:
-                    return
-                except m.DecodeError as exc:
-                    log.warning("closing channel from %s: %s", addr, exc)
-                    return
-                self._deliver(payload, addr)
+                env = channel.open(self._read(stream, limit, channel))
+                self._admit_mapper(env)
+                if limit == auth.HELLO_MAX:
+                    conn.settimeout(None)
+                    limit = m.MAX_TCP_FRAME
+                self._deliver(env, addr)
+        except auth.Rejected as exc:
+            self.rejections.add(exc, addr)
+        except m.StreamClosed:
+            if channel.peer is None:
+                self.rejections.add(auth.Rejected("unauthenticated_tcp", "closed before a hello"), addr)
         except OSError as exc:
-            log.info("channel from %s failed: %s", addr, exc)
+            if channel.peer is None:
+                self.rejections.add(auth.Rejected("unauthenticated_tcp", f"no hello: {exc}"), addr)
+            else:
+                log.info("channel from %s failed: %s", addr, exc)
         finally:
             stream.close()
             conn.close()
 
-    def _deliver(self, payload: bytes, addr: tuple) -> None:
+    @staticmethod
+    def _read(stream, limit: int, channel: auth.Channel) -> bytes:
         try:
-            msg = m.decode_payload(payload)
+            return m.read_frame(stream, limit)
         except m.DecodeError as exc:
-            log.warning("dropped malformed frame from %s: %s", addr, exc)
-            return
-        if not self._from_a_mapper(msg):
-            log.warning("dropped %s from %r on %s: not one of our mappers", msg.TYPE, msg.sender, addr)
-        elif isinstance(msg, m.WordCounts):
+            raise auth.Rejected("oversized", f"{exc} ({'after' if channel.peer else 'before'} its hello)") from None
+
+    def _admit_mapper(self, env: auth.Envelope) -> None:
+        """Only our mappers, each only at the incarnation the coordinator started last."""
+        sender = env.msg.sender
+        kind, _, idx = sender.rpartition("-")
+        if kind != "mapper" or not idx.isdigit() or int(idx) >= self.mappers:
+            raise auth.Rejected("unknown_sender", f"{sender!r} is not one of our {self.mappers} mappers")
+        current = None if self.view is None else self.view.get(sender)
+        if current is not None and env.src_inc != current:
+            reason = "stale_incarnation" if env.src_inc < current else "future_incarnation"
+            raise auth.Rejected(reason, f"{sender} incarnation {env.src_inc}; the current one is {current}")
+
+    def on_view(self, view: dict[str, int]) -> None:
+        """Incarnations only grow: a reordered older frame never moves the view back."""
+        old = self.view or {}
+        self.view = {w: max(inc, old.get(w, 0)) for w, inc in view.items() if WorkerId.try_parse(w) is not None and WorkerId.parse(w).is_mapper}
+
+    def _deliver(self, env: auth.Envelope, addr: tuple) -> None:
+        msg = env.msg
+        if isinstance(msg, m.WordCounts):
             self.commands.put(msg)
         elif isinstance(msg, m.ForwardedCheckpoint):
             gate = threading.Event()
@@ -125,12 +171,8 @@ class Reducer(StreamWorker):
             while not gate.wait(POLL_S):  # aligned: read nothing more until released
                 if self.stopping.is_set():
                     return
-        else:
-            log.warning("dropped unexpected %s on a mapper channel", msg.TYPE)
-
-    def _from_a_mapper(self, msg: m.Message) -> bool:
-        sender = WorkerId.try_parse(msg.sender)
-        return sender is not None and sender.kind == MAPPER and sender.index < self.mappers
+        elif not isinstance(msg, m.Hello):  # the hello authenticated the connection: nothing more to do
+            raise auth.Rejected("unexpected", f"{msg.TYPE} on a mapper channel")
 
     # -- commands ------------------------------------------------------------------------------
     def on_word_counts(self, msg: m.WordCounts) -> None:

@@ -35,6 +35,7 @@ from kit.grading.rubric import load_rubric, select
 from kit.run import last_error_line
 
 import myrds
+from wordcount import rundirs
 from wordcount.config import Settings, load_settings
 from wordcount.errors import UserError
 from wordcount.parts import parse_part
@@ -114,6 +115,8 @@ def grade(args: argparse.Namespace) -> dict[str, Any]:
         raise UserError(f"--data {args.data!r} does not exist")
     seed = rubric.seed if args.seed is None else args.seed
     out = Path(args.out or f".wc-run/grade/lab{args.lab}-{started:%Y%m%d-%H%M%S}").resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    rundirs.hold(str(out), "grading")  # until we exit: job-start pruning and `client.py clean` keep away
     corpora = Corpora(seed, out / "data", Path(args.data).resolve() if args.data else None)
     ctx = items.Context(rubric, lab, seed, out, corpora, base, parts, args.jobs_timeout_scale)
     prepared = [items.prepare(ctx, item) for item in chosen]  # settings mistakes stop us here

@@ -74,7 +74,7 @@ CASES = [
     ("workers 0 flag", lambda r, c: ["--workers", "0"], ["command line", "'batch.workers'"]),
     ("negative claim timeout flag", lambda r, c: ["--claim-timeout", "-1"], ["'batch.claim_timeout_s'"]),
     ("bad crash flag", lambda r, c: ["--crash", "w0:explode"], ["--crash", "w0:explode"]),
-    ("bad crash in config", lambda r, c: write_config(r, batch={"crash": {"w0": "later"}}) and [], ["'crash'", "w0"]),
+    ("bad crash in config", lambda r, c: write_config(r, batch={"crash": {"w0": "later"}}) and [], ["'batch.crash'", "w0"]),
     ("bad tokenizer in config", lambda r, c: write_config(r, tokenizer="words") and [], ["'tokenizer'"]),
     ("unreachable redis", lambda r, c: ["--redis-url", f"redis://127.0.0.1:{PORT}/0"],
      ["cannot reach Redis", f"127.0.0.1:{PORT}"]),

@@ -25,7 +25,7 @@ OLD_CONFIG = {
     "data_path": "data/sample", "extensions": [".txt", ".csv"], "csv_text_column": "text", "tokenizer": "split",
     "workers": 4, "output": "wordcount.tsv", "redis_url": None, "redis_backend": "local", "docker_image": "redis:7.4", "run_dir": ".wc-run", "claim_timeout_s": 3.0,
     "block_ms": 100, "batch_files": 16, "batch_bytes": 8000000, "bgsave_interval_s": 2.0,
-    "kill_redis_every_s": 0, "crash": {}, "slow_s": 5.0, "max_replacements": 8, "top": 10, "log_level": "INFO",
+    "kill_redis_every_s": 0, "crash": {}, "slow_s": 5.0, "max_replacements": 8, "top": 10, "log_level": "INFO", "keep_runs": 20,
     "stream": {"mappers": 2, "reducers": 2, "host": "127.0.0.1", "coordinator_port": 0, "reducer_ports": [],
                "checkpoint_interval_s": 0.5, "heartbeat_interval_s": 0.2, "heartbeat_timeout_s": 1.5,
                "resend_timeout_s": 1.0, "checkpoint_dir": "", "lost_contact_s": 10.0, "placement": {}, "net": {}},

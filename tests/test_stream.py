@@ -124,7 +124,7 @@ def test_no_failure_2x2_exact_with_checkpoints_and_a_large_frame(tmp_run, small_
     for r in ("reducer-0", "reducer-1"):
         taken = re.findall(r"checkpoint (\d+) taken", run.log(f"{r}.0.log"))
         assert len(taken) == len(set(taken)) == rec.checkpoints_completed
-    assert "malformed" not in run.log()
+    assert "rejected" not in run.log() and rec.rejected == {} and rec.auth is True
 
 
 def test_without_periodic_checkpoints_only_the_final_one_is_taken(tmp_run, small_corpus):
@@ -188,51 +188,77 @@ def test_help_documents_the_flags():
 
 
 # -- hostile network input ---------------------------------------------------------------------------
-def bad_tcp_frames() -> list[bytes]:
+def v1(body: dict) -> bytes:
+    """A frame of the old, unauthenticated format (version 1)."""
+    payload = b"\x01" + json.dumps(body).encode()
+    return struct.pack("!I", len(payload)) + payload
+
+
+def bad_tcp_inputs() -> list[tuple[bytes, str]]:
+    """(bytes sent on a fresh connection, the reason the reducer counts). A
+    bad frame closes its connection, so each gets its own."""
     def frame(payload: bytes) -> bytes:
         return struct.pack("!I", len(payload)) + payload
-    body = json.loads(m.encode(m.WordCounts("mapper-0", 0, "1-0", {"evil": 1000}))[5:])
+    body = {"type": "word_count", "sender": "mapper-0", "recovery_id": 0, "entry_id": "1-0", "counts": {"evil": 1000}}
     return [
-        frame(b"\x02" + json.dumps(body).encode()),  # wrong version
-        frame(b"\x01{not json"),
-        frame(b"\x01" + json.dumps({**body, "counts": {"evil": "1000"}}).encode()),  # mistyped field
-        frame(b"\x01" + json.dumps({**body, "sender": "mapper-9"}).encode()),  # not one of our mappers
-        m.encode(m.Exit("mapper-0")),  # valid, but not a mapper -> reducer message
-        frame(b"\x01" + json.dumps(body).encode())[:-4],  # truncated, then the connection closes
+        (v1(body), "version"),  # the v1 format: no key, no tag
+        (frame(b"\x01{not json"), "version"),
+        (frame(b"\x02" + json.dumps(body).encode() + bytes(32)), "bad_mac"),  # v2 shape, no key
+        (v1(body)[:-4], "unauthenticated_tcp"),  # truncated, then the connection closes
+        (b"", "unauthenticated_tcp"),  # connects, says nothing
+        (struct.pack("!I", m.MAX_TCP_FRAME + 1) + b"x" * 64, "oversized"),  # absurd length
     ]
 
 
-def test_malformed_frames_are_dropped_and_the_job_stays_exact(tmp_run, small_corpus):
+def bad_datagrams() -> list[tuple[bytes, str]]:
+    done = v1({"type": "done", "sender": "mapper-0", "recovery_id": 0, "position": 10**6})
+    return [(b"", "malformed"), (b"\x00\x00\x00\x09\x01{", "malformed"), (done[:-1], "malformed"),
+            (done + b"!", "malformed"), (b"\x00\x00\x00\x03\x07{}", "version"), (done, "version"),
+            (v1({"type": "heartbeat", "sender": "reducer-0", "incarnation": 99}), "version")]
+
+
+def test_malformed_frames_are_dropped_counted_and_the_job_stays_exact(tmp_run, small_corpus):
     ports = [procs.free_port(), procs.free_port()]
     cport = procs.free_port(kind=socket.SOCK_DGRAM)
     write_config(tmp_run, stream={**STREAM_TEST, "reducer_ports": ports, "coordinator_port": cport})
     proc = start_client(["stream", "--data", small_corpus, "--record", tmp_run / "record.json",
                          "--throttle", "0.05"], cwd=tmp_run)
+    expected: dict[str, dict[str, int]] = {"coordinator": {}, "reducer-0": {}}
     # reducers listen only once the coordinator's UDP socket is bound
-    with wait_until(lambda: _connect(ports[0]), timeout=30, what="reducer-0 to listen") as conn:
-        for frame in bad_tcp_frames():
-            conn.sendall(frame)
-    with wait_until(lambda: _connect(ports[1]), timeout=30, what="reducer-1 to listen") as conn:
-        conn.sendall(struct.pack("!I", m.MAX_TCP_FRAME + 1) + b"x" * 64)  # absurd length: channel closed
+    wait_until(lambda: _probe(ports[0]), timeout=30, what="reducer-0 to listen")
+    expected["reducer-0"]["unauthenticated_tcp"] = 1  # the probe itself
+    for data, reason in bad_tcp_inputs():
+        with socket.create_connection(("127.0.0.1", ports[0]), timeout=5) as conn:
+            conn.sendall(data)
+            conn.shutdown(socket.SHUT_WR)
+            assert conn.recv(1024)  # the challenge; then the reducer closes on us
+            try:
+                assert conn.recv(1024) == b""
+            except ConnectionResetError:  # it closed with our bytes unread
+                pass
+        expected["reducer-0"][reason] = expected["reducer-0"].get(reason, 0) + 1
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-        good = m.encode(m.Done("mapper-0", 0, 10**6))
-        for datagram in (b"", b"\x00\x00\x00\x09\x01{", good[:-1], good + b"!", b"\x00\x00\x00\x02\x07{}",
-                         m.encode(m.Done("mapper-7", 0, 1)), m.encode(m.Heartbeat("reducer-0", 99, 0, 0, True))):
+        for datagram, reason in bad_datagrams():
             udp.sendto(datagram, ("127.0.0.1", cport))
+            expected["coordinator"][reason] = expected["coordinator"].get(reason, 0) + 1
     out, err = stop_client(proc, timeout=80)
     assert proc.returncode == 0, f"{out}\n{err}"
     record = read_record(tmp_run / "record.json")
     assert_same_table(serial(small_corpus), read_output(tmp_run / "wordcount.tsv"))
-    logs = Path(record.run_path) / "logs"
-    coordinator_log = (logs / "coordinator.log").read_text()
-    assert coordinator_log.count("dropped malformed datagram") == 5
-    reducer_logs = (logs / "reducer-0.0.log").read_text() + (logs / "reducer-1.0.log").read_text()
-    assert reducer_logs.count("dropped malformed frame") == 3
-    assert "not one of our mappers" in reducer_logs and "unexpected exit" in reducer_logs
-    assert "exceeds the limit" in reducer_logs
+    assert record.rejected_by == expected, record.rejected_by
+    total = sum(sum(c.values()) for c in expected.values())
+    assert f"rejected {total} frames: " in out
     assert record.recoveries == []  # nothing crashed
     for port in ports:  # nothing of ours still holds the ports
         assert not port_taken("127.0.0.1", port)
+
+
+def _probe(port: int) -> bool:
+    conn = _connect(port)
+    if conn is None:
+        return False
+    conn.close()
+    return True
 
 
 def _connect(port: int) -> socket.socket | None:

@@ -5,18 +5,23 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import shlex
 import signal
 import sys
 import time
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Mapping, NoReturn, Sequence
 
+from wordcount import outfile, private
 from wordcount.config import REDIS_BACKENDS, Settings, load_settings
+from wordcount.console import setup_logging, terminal_safe
 from wordcount.docker.sdk import DEFAULT_IMAGE, LOCAL_IMAGE
 from wordcount.errors import JobFailed, UserError
+from wordcount.helptext import default
 from wordcount.inputs import InputFile, find_inputs
 from wordcount.parts import parse_part
 from wordcount.table import diff_report, serial_count, sorted_items, write_table
+from wordcount.tokenize import utf8_warning
 
 log = logging.getLogger("client")
 # Like the flags, for every run of a shell (CI runs the crash tests in containers this way).
@@ -27,10 +32,13 @@ CLIENT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags that mean the same in the batch and the streaming job."""
-    parser.add_argument("--data", metavar="PATH", help="input directory (searched recursively) or glob")
-    parser.add_argument("--output", metavar="FILE", help="where to write the word<TAB>count table")
-    parser.add_argument("--config", metavar="FILE", help="settings file (default: ./config.json)")
-    parser.add_argument("--redis-url", metavar="URL", help="use this Redis instead of starting one")
+    parser.add_argument("--data", metavar="PATH",
+                        help="input directory (searched recursively) or glob" + default("data_path"))
+    parser.add_argument("--output", metavar="FILE", help="where to write the word<TAB>count table; "
+                        "one job at a time per file" + default("output"))
+    parser.add_argument("--config", metavar="FILE", help="settings file (default: ./config.json if present)")
+    parser.add_argument("--redis-url", metavar="URL", help="use this Redis (also $REDIS_URL) instead of "
+                        "starting a private one")
     parser.add_argument("--redis", choices=REDIS_BACKENDS, dest="redis_backend",
                         help="where the private Redis runs: a local process (default) or a container "
                         f"(needs Docker; default image {DEFAULT_IMAGE}). ${BACKEND_ENV} sets it too")
@@ -39,8 +47,8 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
                         f"for machines that cannot pull. ${IMAGE_ENV} sets it too")
     parser.add_argument("--verify", action="store_true",
                         help="also count serially; exit 1 and show differences if any word differs")
-    parser.add_argument("--tokenizer", choices=("split", "normalize"), help="what a word is")
-    parser.add_argument("--log-level", metavar="LEVEL", help="DEBUG, INFO, WARNING or ERROR")
+    parser.add_argument("--tokenizer", choices=("split", "normalize"), help="what a word is" + default("tokenizer"))
+    parser.add_argument("--log-level", metavar="LEVEL", help="DEBUG, INFO, WARNING or ERROR" + default("log_level"))
     parser.add_argument("--part", action="append", default=[], metavar="NAME=PATH",
                         help="use another implementation of one part (worker, lua, tokenizer, mapper, "
                         "reducer, coordinator); see docs/parts.md. Repeatable")
@@ -61,27 +69,13 @@ def common_overrides(args: argparse.Namespace) -> dict:
 def settings_and_inputs(args: argparse.Namespace, extra: Mapping) -> tuple[Settings, list[InputFile]]:
     """Load and validate settings, then find inputs, before anything is started."""
     settings = load_settings(args.config, {**common_overrides(args), **extra})
+    private.warn_if_exposed(args.redis_url)
     logging.getLogger().setLevel(settings.log_level.upper())
     inputs = find_inputs(settings.data_path, tuple(settings.extensions), settings.csv_text_column)
-    check_output(settings.output)
+    outfile.claim(settings.output)  # writable, and no other job writes it: checked before anything starts
     return settings, inputs
 
 
-def check_output(path: str) -> None:
-    """Refuse an unwritable output before the job runs, not after."""
-    parent = os.path.dirname(os.path.abspath(path))
-    if os.path.isdir(path):
-        raise UserError(f"output {path!r} is a directory; pass --output FILE")
-    try:
-        os.makedirs(parent, exist_ok=True)
-    except OSError as exc:
-        raise UserError(f"cannot create output directory {parent!r}: {exc.strerror}") from None
-    if not os.access(parent, os.W_OK):
-        raise UserError(f"cannot write output in {parent!r}; pass another --output")
-
-
-def setup_logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
 
 def replay_command(argv: Sequence[str]) -> str:
@@ -109,6 +103,7 @@ def _interrupt(signum: int, frame: object) -> None:
 def run_main(main: Callable[[Sequence[str]], int], argv: Sequence[str] | None = None) -> int:
     """Run an entry point: user mistakes become one line on stderr and exit 2."""
     setup_logging()
+    private.owner_only_umask()
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         return main(sys.argv[1:] if argv is None else argv)
@@ -121,6 +116,35 @@ def run_main(main: Callable[[Sequence[str]], int], argv: Sequence[str] | None = 
     except KeyboardInterrupt:
         print("interrupted; all processes stopped", file=sys.stderr)
         return 130
+    finally:
+        outfile.release_all()
+
+
+def warning_lines(warnings: Sequence[str], inputs: list[InputFile]) -> list[str]:
+    """The workers' warnings as summary lines, by file then line number.
+
+    A bare input path (what workers and mappers sent before warnings were
+    messages, and what a course-style worker still sends) means "not UTF-8".
+    """
+    paths = {f.path for f in inputs}
+    messages = {utf8_warning(w) if w in paths else w for w in warnings if w}
+    return sorted(messages, key=lambda m: re.sub(r":(\d+):", lambda d: f":{int(d.group(1)):012d}:", m))
+
+
+def exit_process(code: int) -> NoReturn:
+    """Exit with `code`; after Ctrl-C (130) at once, without tearing down the interpreter.
+
+    By then every child is stopped and every file closed or written
+    unbuffered (trace, logs); the teardown of the modules redis-py pulls in
+    takes a few hundred milliseconds on a busy machine, which Ctrl-C should
+    not wait for.
+    """
+    if code == 130:
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
 
 
 def report(
@@ -138,10 +162,10 @@ def report(
     if settings.top:
         print(f"top {settings.top}:", file=out)
         for word, count in sorted_items(table)[: settings.top]:
-            print(f"  {count:>10}  {word}", file=out)
-    for path in sorted(warnings):
-        print(f"warning: {path} is not valid UTF-8; bad bytes were counted as U+FFFD", file=out)
-    print(f"full table: {os.path.abspath(settings.output)}", file=out)
+            print(f"  {count:>10}  {terminal_safe(word)}", file=out)
+    for message in warning_lines(warnings, inputs):
+        print(f"warning: {terminal_safe(message)}", file=out)
+    print(f"full table: {terminal_safe(os.path.abspath(settings.output))}", file=out)
     if not verify:
         return 0
     t0 = time.perf_counter()

@@ -24,6 +24,9 @@ from wordcount.tokenize import TOKENIZERS, TokenizerSpec
 
 DEFAULT_CONFIG = "config.json"
 REDIS_BACKENDS = ("local", "docker")  # a private server as a local process, or in a container
+# More processes than this only queue for the CPUs (and each holds a Redis or
+# TCP connection and ~30 MB); a typo like --workers 1000 is refused instead.
+MAX_PROCESSES = 64
 
 
 def _positive(v: float) -> bool:
@@ -36,6 +39,10 @@ def _non_negative(v: float) -> bool:
 
 def _at_least_one(v: int) -> bool:
     return v >= 1
+
+
+def _process_count(v: int) -> bool:
+    return 1 <= v <= MAX_PROCESSES
 
 
 @dataclass(frozen=True)
@@ -97,6 +104,7 @@ class Settings:
     top: int = 10
     log_level: str = "WARNING"
     parts: dict = field(default_factory=dict)  # part name -> path of a swapped-in implementation
+    keep_runs: int = 20  # finished run directories kept under run_dir (older ones are deleted at start)
     batch: BatchSettings = field(default_factory=BatchSettings)
     stream: StreamSettings = field(default_factory=StreamSettings)
 
@@ -114,7 +122,7 @@ SECTIONS: dict[str, type] = {"batch": BatchSettings, "stream": StreamSettings}
 
 # name -> (predicate, human description of the allowed values)
 _CHECKS: dict[str, tuple[Any, str]] = {
-    "workers": (_at_least_one, "an integer >= 1"),
+    "workers": (_process_count, f"an integer >= 1 and <= {MAX_PROCESSES}"),
     "claim_timeout_s": (_positive, "a number > 0"),
     "block_ms": (_at_least_one, "an integer >= 1"),
     "batch_files": (_at_least_one, "an integer >= 1"),
@@ -127,10 +135,11 @@ _CHECKS: dict[str, tuple[Any, str]] = {
     "top": (_non_negative, "an integer >= 0"),
     "redis_backend": (lambda v: v in REDIS_BACKENDS, " or ".join(map(repr, REDIS_BACKENDS))),
     "docker_image": (bool, "an image name such as redis:7.4"),
+    "keep_runs": (_at_least_one, "an integer >= 1"),
     "tokenizer": (lambda v: v in TOKENIZERS, f"one of {sorted(TOKENIZERS)}"),
     "log_level": (lambda v: v.upper() in ("DEBUG", "INFO", "WARNING", "ERROR"), "DEBUG, INFO, WARNING or ERROR"),
-    "mappers": (_at_least_one, "an integer >= 1"),
-    "reducers": (_at_least_one, "an integer >= 1"),
+    "mappers": (_process_count, f"an integer >= 1 and <= {MAX_PROCESSES}"),
+    "reducers": (_process_count, f"an integer >= 1 and <= {MAX_PROCESSES}"),
     "coordinator_port": (lambda v: 0 <= v < 65536, "a port number (0 = pick a free one)"),
     "checkpoint_interval_s": (_non_negative, "a number >= 0 (0 = off)"),
     "heartbeat_interval_s": (_positive, "a number > 0"),

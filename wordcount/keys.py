@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 FUNCTION_LIBRARY = "wordcount"  # name in lua/wordcount.lua's shebang line
 COMMIT_FUNCTION = "wc_commit"
+WARNING_SEP = "\0"  # joins one file's warnings in one member of the warnings set (no path holds NUL)
 
 
 def new_job_id() -> str:
@@ -48,7 +49,8 @@ class JobKeys:
 
     @property
     def warnings(self) -> str:
-        """Lab 1 set of paths that needed UTF-8 replacement characters."""
+        """Lab 1 set: per file with warnings, its messages joined by WARNING_SEP (a bare
+        path, from an older worker, means the file needed UTF-8 replacement characters)."""
         return self.prefix + "warnings"
 
     @property

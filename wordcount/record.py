@@ -41,6 +41,7 @@ class RunRecord:
     run_path: str | None = None  # <run dir>/<job>: logs, trace, settings
     trace: str | None = None  # the job's trace.jsonl
     chaos: dict[str, Any] | None = None  # the --chaos (or --kill-at) plan and what fired; None without one
+    redis_refused: dict[str, int] | None = None  # what the private Redis's ACL log refused, by reason
     # Lab 1 (batch); None in a stream record.
     workers: int | None = None
     stolen: int | None = None
@@ -59,6 +60,9 @@ class RunRecord:
     zombies: list[dict[str, Any]] | None = None  # superseded remote processes and how they ended
     zombies_exited: int | None = None  # ... of which exited by themselves
     zombies_stopped: int | None = None  # ... of which were still running at the end and were stopped
+    auth: bool | None = None  # frames authenticated (False only under WC_INSECURE_NO_AUTH=1)
+    rejected: dict[str, int] | None = None  # frames dropped, by reason, all processes together
+    rejected_by: dict[str, dict[str, int]] | None = None  # the same per process
     # Keys of a newer version's record that this version does not know, kept
     # so that reading and writing a record back loses nothing.
     extra: dict[str, Any] = field(default_factory=dict)

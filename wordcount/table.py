@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Iterable, Mapping
 
-from wordcount.atomic import atomic_write
+from wordcount.atomic import atomic_write, usual_mode
 from wordcount.tokenize import TokenizerSpec, count_file
 
 
@@ -14,9 +14,13 @@ def sorted_items(table: Mapping[str, int]) -> list[tuple[str, int]]:
 
 
 def write_table(table: Mapping[str, int], path: str) -> None:
-    """Write `word<TAB>count` lines atomically, so a crash never leaves half a file."""
+    """Write `word<TAB>count` lines atomically, so a crash never leaves half a file.
+
+    The words are written exactly as counted (whatever bytes they hold); the
+    file gets the mode any file the user creates gets (umask), not mkstemp's 0600.
+    """
     text = "".join(f"{word}\t{count}\n" for word, count in sorted_items(table))
-    atomic_write(path, text.encode("utf-8"))
+    atomic_write(path, text.encode("utf-8"), mode=usual_mode(path))
 
 
 def read_table(path: str) -> dict[str, int]:

@@ -6,20 +6,17 @@ splitting rules.
 """
 from __future__ import annotations
 
-import csv
-import io
 import re
-import sys
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable
 
+from wordcount.csvtext import csv_texts
 from wordcount.errors import UserError
 from wordcount.parts import load_module
 
 _LETTERS_DIGITS = re.compile(r"[^\W_]+")
-csv.field_size_limit(sys.maxsize)  # a tweet column may hold a whole book in one cell
 
 
 def split_words(text: str) -> list[str]:
@@ -76,6 +73,15 @@ class FileCount:
 
     counts: Counter[str]
     replaced: bool  # bytes that were not valid UTF-8 were replaced
+    problems: list[str] = field(default_factory=list)  # "PATH:LINE: message" about odd CSV rows
+
+    def warnings(self, path: str) -> list[str]:
+        """Everything the summary should say about this file, one message each."""
+        return ([utf8_warning(path)] if self.replaced else []) + self.problems
+
+
+def utf8_warning(path: str) -> str:
+    return f"{path} is not valid UTF-8; bad bytes were counted as U+FFFD"
 
 
 def decode(data: bytes) -> tuple[str, bool]:
@@ -89,33 +95,18 @@ def decode(data: bytes) -> tuple[str, bool]:
         return data.decode("utf-8-sig", errors="replace"), True
 
 
-def csv_texts(text: str, column: str, name: str = "<csv>") -> Iterable[str]:
-    """The `column` cell of every data row (header skipped, quoted newlines kept)."""
-    # NUL bytes make the csv module of Python 3.10 raise; they are never part of a word.
-    reader = csv.reader(io.StringIO(text.replace("\0", ""), newline=""))
-    header = next(reader, None)
-    if header is None:
-        return []
-    try:
-        idx = header.index(column)
-    except ValueError:
-        raise UserError(
-            f"{name}: CSV has no {column!r} column (set csv_text_column in config)"
-        ) from None
-    return (row[idx] for row in reader if len(row) > idx)
-
-
 def count_bytes(data: bytes, is_csv: bool, spec: TokenizerSpec, name: str = "") -> FileCount:
     """Count the words of one file's contents."""
     text, replaced = decode(data)
     words = spec.words_fn()
     counts: Counter[str] = Counter()
+    problems: list[str] = []
     if is_csv:
-        for cell in csv_texts(text, spec.csv_text_column, name):
+        for cell in csv_texts(text, spec.csv_text_column, name, problems):
             counts.update(words(cell))
     else:
         counts.update(words(text))
-    return FileCount(counts, replaced)
+    return FileCount(counts, replaced, problems)
 
 
 def count_file(path: str, spec: TokenizerSpec) -> FileCount:

@@ -10,9 +10,10 @@ import redis
 import myrds
 from wordcount import trace
 from wordcount.inputs import InputFile
-from wordcount.keys import JobKeys
+from wordcount.keys import WARNING_SEP, JobKeys
 
 log = logging.getLogger("client")
+KEEP_KEYS_S = 600  # a finished job's keys on an external Redis expire after this
 
 
 def enqueue(conn: redis.Redis, keys: JobKeys, inputs: list[InputFile]) -> None:
@@ -55,5 +56,19 @@ def read_results(conn: redis.Redis, keys: JobKeys) -> tuple[dict[str, int], list
     else:
         raw = {w: int(c) for w, c in conn.hgetall(keys.counts).items()}
     table = {w.decode("utf-8", errors="surrogateescape"): c for w, c in raw.items()}
-    warnings = [p.decode() for p in conn.smembers(keys.warnings)]
+    warnings = [w for member in conn.smembers(keys.warnings)
+                for w in member.decode("utf-8", "replace").split(WARNING_SEP)]
     return table, warnings
+
+
+def expire(conn: redis.Redis, keys: JobKeys, seconds: int = KEEP_KEYS_S) -> None:
+    """A shared server keeps a finished job's keys only `seconds` more (a private
+    server goes with its run directory): long enough to look at the job that
+    just ended, short enough that the server never fills up with old jobs."""
+    try:
+        pipe = conn.pipeline(transaction=False)
+        for key in (keys.files, keys.counts, keys.progress, keys.warnings, keys.meta):
+            pipe.expire(key, seconds)
+        pipe.execute()
+    except redis.RedisError as exc:
+        log.warning("could not set an expiry on the job's keys %s* in Redis: %s", keys.prefix, exc)

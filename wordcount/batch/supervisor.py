@@ -10,16 +10,17 @@ from dataclasses import dataclass, field
 import redis
 
 import myrds
-from wordcount import parts, procs, trace
+from wordcount import parts, private, procs, trace
 from wordcount.batch.jobstate import is_done
 from wordcount.config import Settings, to_json
+from wordcount.console import BatchDisplay
 from wordcount.errors import JobFailed
 from wordcount.keys import JobKeys
 from wordcount.placement import place_of
-from wordcount.progress import Progress
 
 log = logging.getLogger("client")
 TICK_S = 0.1  # supervision period: worker exits, progress, snapshot and kill timers
+DONE_CHECK_EVERY = 8  # while starting workers, look whether the first ones already finished the job
 
 
 @dataclass
@@ -41,21 +42,35 @@ class Supervisor:
     generation: int = 0
 
     def start_worker(self, name: str) -> None:
-        """Start worker `name`, where `batch.placement` puts it (its launch prefix)."""
-        self.workers[name] = parts.spawn(
-            self.settings.parts, "worker", ["--name", name, "--job", self.keys.job, "--settings", self.settings_path],
-            label=name, log_path=os.path.join(self.run_path, "logs", f"{name}.log"),
-            env={"WC_REDIS_URL": self.url}, launch=place_of(self.settings.batch.placement, name).launch)
+        """Start and register one worker, where `batch.placement` puts it (its launch
+        prefix); a Ctrl-C waits until it is registered, so it gets stopped."""
+        with procs.deferred_interrupts():
+            self.workers[name] = parts.spawn(
+                self.settings.parts, "worker",
+                ["--name", name, "--job", self.keys.job, "--settings", self.settings_path],
+                label=name, log_path=os.path.join(self.run_path, "logs", f"{name}.log"),
+                env={"WC_REDIS_URL": self.url, "WC_CLIENT_PID": str(os.getpid())},
+                launch=place_of(self.settings.batch.placement, name).launch)
 
     @property
     def settings_path(self) -> str:
         return os.path.join(self.run_path, "settings.json")
 
     def start_all(self) -> None:
-        with open(self.settings_path, "w", encoding="utf-8") as fh:
-            fh.write(to_json(self.settings))
+        private.write_file(self.settings_path, to_json(private.for_children(self.settings)))
         for i in range(self.settings.batch.workers):
+            if i and i % DONE_CHECK_EVERY == 0 and self._finished_early():
+                log.info("the job finished while workers were starting; started %d of %d", i,
+                         self.settings.batch.workers)
+                return
             self.start_worker(f"w{i}")
+
+    def _finished_early(self) -> bool:
+        """Whether the workers started so far already did everything (small inputs, many workers)."""
+        try:
+            return is_done(self.conn, self.keys)
+        except redis.RedisError:
+            return False
 
     def replace_all(self) -> None:
         """Every worker exited but work is pending: start a new generation, as
@@ -88,7 +103,7 @@ class Supervisor:
         return int(p.get(b"files", 0)), int(p.get(b"bytes", 0)), int(p.get(b"stolen", 0))
 
     def run(self) -> None:
-        bar = Progress()
+        display = BatchDisplay(self.total_files).start()
         t0 = time.monotonic()
         next_save = t0 + self.settings.batch.bgsave_interval_s
         kill_every = self.settings.batch.kill_redis_every_s
@@ -112,18 +127,15 @@ class Supervisor:
                 if self.redis_kills_after and self.server and files >= self.redis_kills_after[0]:
                     self.restart_redis(files, threshold=self.redis_kills_after.pop(0))
                 restarts = self.server.restarts if self.server else 0
-                mbps = bytes_ / 1e6 / max(now - t0, 1e-9)
-                bar.show(files, self.total_files, f"{files}/{self.total_files} files  {mbps:.1f} MB/s  "
-                         f"stolen {stolen}  redis restarts {restarts}")
+                display.update(files, bytes_, stolen, restarts)
                 self.trace_exits()
                 if all(p.poll() is not None for p in self.workers.values()):
                     if self._done():
-                        bar.show(files, self.total_files, f"{self.total_files}/{self.total_files} files done",
-                                 force=True)
+                        display.update(self.total_files, bytes_, stolen, restarts, done=True)
                         return
                     self.replace_all()
         finally:
-            bar.close()
+            display.close()
 
     def restart_redis(self, files: int, threshold: int | None = None) -> None:
         """SIGKILL the private Redis and start it again (fault injection)."""
@@ -143,8 +155,8 @@ class Supervisor:
         raise JobFailed("Redis stopped answering; cannot tell whether the job finished")
 
     def stop_workers(self) -> None:
-        for proc in self.workers.values():
-            procs.stop(proc, grace=1.0)
+        """All at once, so that stopping 64 workers after a Ctrl-C takes one grace period, not 64."""
+        procs.stop_all(self.workers.values(), grace=1.0)
         self.trace_exits()
 
     def trace_exits(self) -> None:

@@ -40,7 +40,7 @@ from typing import Any, Callable
 
 import redis
 
-from wordcount import procs
+from wordcount import private, procs, redisconf
 from wordcount.docker.sdk import docker_client, ensure_image, explain, sdk
 from wordcount.errors import UserError
 
@@ -52,24 +52,12 @@ REPO = Path(__file__).resolve().parents[2]  # the checkout: the reaper runs as -
 _live: set[DockerServer] = set()  # servers holding a container, for the atexit sweep
 
 
-def _quote(value: str) -> str:
-    """A redis.conf string argument (paths may hold spaces)."""
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def write_config(data_dir: str, port: int, password: str) -> str:
+def write_config(data_dir: str, port: int, password: str, users: list[str]) -> str:
     """The server's redis.conf, 0600 inside the 0700 data dir: the only place the
-    password is written, so it never shows on a command line."""
+    password is written, so it never shows on a command line. Rewritten at every
+    start, so a new container gets the job's ACL users too."""
     path = os.path.join(data_dir, "redis.conf")
-    text = "\n".join([
-        f"port {port}", "bind 127.0.0.1", "protected-mode no", f"requirepass {password}",
-        f"dir {_quote(data_dir)}", "dbfilename dump.rdb", 'save ""', "appendonly no",
-        "daemonize no", 'logfile ""', "",
-    ])
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        os.fchmod(fh.fileno(), 0o600)
-        fh.write(text)
+    private.write_file(path, redisconf.text(port, password, data_dir, users))
     return path
 
 
@@ -93,6 +81,7 @@ class DockerServer:
     reaper: subprocess.Popen | None = None
     restarts: int = 0
     labels: dict = field(default_factory=dict)
+    users: list[str] = field(default_factory=list)  # ACL rules to recreate at every start (wordcount/jobuser.py)
 
     def __post_init__(self) -> None:
         self.labels = {JOB_LABEL: self.job, OWNER_LABEL: str(os.getpid())}
@@ -116,7 +105,7 @@ class DockerServer:
         """Start a new container on the same port, volume and password; load functions."""
         if self.reaper is None:
             self.reaper = spawn_reaper(self.job, os.path.join(self.data_dir, "reaper.log"))
-        conf = write_config(self.data_dir, self.port, self.password)
+        conf = write_config(self.data_dir, self.port, self.password, self.users)
         errors = sdk().errors
         try:
             self.container = self.client.containers.run(

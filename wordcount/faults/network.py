@@ -38,7 +38,7 @@ _PEEK = re.compile(rb'"(type|sender)":"([^"\\]{1,64})"')
 
 def peek(data: bytes) -> tuple[str, str]:
     """(kind, sender) of a frame, or ("", "") if they cannot be seen."""
-    found = dict(_PEEK.findall(data[:400]))
+    found = dict(_PEEK.findall(data[:1000]))
     return found.get(b"type", b"").decode(), found.get(b"sender", b"").decode()
 
 

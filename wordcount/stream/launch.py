@@ -4,6 +4,9 @@ Validates flags and settings, puts the input files into one Redis stream per
 mapper, starts the coordinator process (which starts the reducers and the
 mappers), shows its status line, and at the end reads the reducers' final
 checkpoints into the word table and reports exactly like the batch job.
+Each run's frames are authenticated with a key made here (wordcount/stream/auth.py)
+and given to the coordinator in its environment only; rejected frames are counted
+in the run record and a summary line.
 """
 from __future__ import annotations
 
@@ -20,25 +23,27 @@ from typing import Sequence
 import redis
 
 import myrds
-from wordcount import parts, procs, trace
+from wordcount import jobuser, parts, private, procs, rundirs, trace
 from wordcount.cli import (
     add_common_arguments,
     report,
     settings_and_inputs,
     with_replay,
 )
-from wordcount.config import Settings, StreamSettings, to_json
+from wordcount.config import MAX_PROCESSES, Settings, StreamSettings, to_json
+from wordcount.console import StreamDisplay
 from wordcount.errors import JobFailed, UserError
 from wordcount.faults.flags import parse_logical, parse_stream_crashes, parse_timed
 from wordcount.faults.points import DAMAGE_POINTS, LOGICAL_KINDS, MAPPER_POINTS, REDUCER_POINTS
 from wordcount.faults.schedules import ChaosPlan, KillSpec
-from wordcount.ids import WorkerId, mapper, reducer
+from wordcount.ids import mapper, reducer
 from wordcount.inputs import InputFile
 from wordcount.keys import JobKeys, new_job_id
-from wordcount.progress import Progress
 from wordcount.record import RunRecord
-from wordcount.stream import checkpoint
-from wordcount.stream.netflags import NET_EPILOG, add_net_arguments, apply_net, describe
+from wordcount.helptext import SETTINGS_NOTE, STREAM_EXAMPLES, HelpFormatter, default
+from wordcount.stream import auth, checkpoint
+from wordcount.stream.admission import summary
+from wordcount.stream.netflags import NET_EPILOG, add_net_arguments, apply_net, describe, zombie_record
 from wordcount.stream.spec import JobSpec
 
 log = logging.getLogger("client")
@@ -77,22 +82,26 @@ crash injection:
 every kill is reported under "recoveries" in the run record (--record FILE);
 --chaos/--kill-at plans and the kills they fired under "chaos".
 
-""" + NET_EPILOG
+""" + NET_EPILOG + STREAM_EXAMPLES
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="client.py stream", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog="client.py stream", epilog=EPILOG, formatter_class=HelpFormatter,
         description="Count every word of the input files with M mapper and R reducer processes that "
-        "take Flink-style aligned checkpoints and recover from worker crashes. See docs/lab2.md.")
+        "take Flink-style aligned checkpoints and recover from worker crashes (Lab 2). See "
+        "docs/lab2.md.\n\n" + SETTINGS_NOTE)
     add_common_arguments(parser)
-    parser.add_argument("--mappers", type=int, metavar="M", help="number of mapper processes (default 2)")
-    parser.add_argument("--reducers", type=int, metavar="R", help="number of reducer processes (default 2)")
+    parser.add_argument("--mappers", type=int, metavar="M",
+                        help=f"number of mapper processes, 1 to {MAX_PROCESSES}" + default("stream.mappers"))
+    parser.add_argument("--reducers", type=int, metavar="R",
+                        help=f"number of reducer processes, 1 to {MAX_PROCESSES}" + default("stream.reducers"))
     parser.add_argument("--checkpoint-interval", type=float, metavar="S",
-                        help="seconds between checkpoints; 0 = only the final one (default 0.5)")
+                        help="seconds between checkpoints; 0 = only the final one"
+                        + default("stream.checkpoint_interval_s"))
     parser.add_argument("--kill", metavar="WHO", help="SIGKILL workers periodically (see below)")
     parser.add_argument("--every", type=float, metavar="S", help="seconds between kills")
-    parser.add_argument("--seed", type=int, metavar="N", help="random seed of the kill schedule (default 0)")
+    parser.add_argument("--seed", type=int, metavar="N", help="random seed of the kill schedule (default: 0)")
     parser.add_argument("--kill-count", type=int, metavar="K", help="stop after K kills")
     parser.add_argument("--chaos", type=int, metavar="SEED",
                         help="seeded kills at logical points (checkpoint, recovery, files done); "
@@ -103,7 +112,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
                         help="fault at a crash point of one worker's first incarnation (see below)")
     parser.add_argument("--throttle", type=float, default=0.0, metavar="S",
                         help="mappers pause S seconds after each file, so that small inputs last long "
-                        "enough for crash tests and demos")
+                        "enough for crash tests and demos (default: 0)")
     add_net_arguments(parser)
     return parser.parse_args(argv)
 
@@ -167,9 +176,9 @@ def write_spec(args: argparse.Namespace, settings: Settings, keys: JobKeys, run_
                inputs: list[InputFile], timed: KillSpec | None, logical: ChaosPlan | None) -> str:
     st = settings.stream
     settings_path = os.path.join(run_path, "settings.json")
-    with open(settings_path, "w", encoding="utf-8") as fh:
-        fh.write(to_json(settings))
+    private.write_file(settings_path, to_json(private.for_children(settings)))
     cp_dir = os.path.join(st.checkpoint_dir, keys.job) if st.checkpoint_dir else os.path.join(run_path, "checkpoints")
+    private.make_dir(cp_dir)
     spec = JobSpec(job=keys.job, run_path=run_path, settings_path=settings_path,
                    checkpoint_dir=os.path.abspath(cp_dir), mappers=st.mappers, reducers=st.reducers,
                    total_files=len(inputs), throttle_s=args.throttle,
@@ -183,9 +192,8 @@ def write_spec(args: argparse.Namespace, settings: Settings, keys: JobKeys, run_
 # -- watching the coordinator ------------------------------------------------------------------
 def watch(proc: subprocess.Popen) -> dict:
     """Show the coordinator's status lines until it exits; return its result."""
-    bar = Progress()
+    display = StreamDisplay().start()
     result: dict | None = None
-    last: dict = {}
     buf = b""
     fd = proc.stdout.fileno()  # type: ignore[union-attr]
     try:
@@ -205,27 +213,15 @@ def watch(proc: subprocess.Popen) -> dict:
                     log.debug("ignored a non-JSON line from the coordinator: %r", line[:200])
                     continue
                 if "status" in doc:
-                    last = show(bar, doc["status"], last)
+                    display.update(doc["status"])
                 elif "result" in doc:
                     result = doc["result"]
     finally:
-        bar.close()
+        display.close()
     proc.wait()
     if result is None:
         raise JobFailed(f"the coordinator exited with status {proc.returncode} without a result")
     return result
-
-
-def show(bar: Progress, st: dict, last: dict) -> dict:
-    """Redraw the status line; log phase and recovery changes (visible without a TTY)."""
-    workers = " ".join(f"{WorkerId.parse(w).short}:{s}" for w, s in st["workers"].items())
-    bar.show(st["files_done"], st["files_total"],
-             f"{st['phase']:<15} cp {st['completed']} rec {st['recovery']} | {workers} | "
-             f"{st['files_done']}/{st['files_total']} files")
-    if (st["phase"], st["recovery"]) != (last.get("phase"), last.get("recovery")):
-        log.info("phase %s, last completed checkpoint %d, recovery id %d; %s", st["phase"], st["completed"],
-                 st["recovery"], workers)
-    return st
 
 
 def gather(spec: JobSpec, final_id: int) -> tuple[dict[str, int], list[str]]:
@@ -268,33 +264,39 @@ def run_stream(args: argparse.Namespace) -> int:
         log.info("chaos%s: kill %s", f" seed {logical.seed}" if logical.seed is not None else "",
                  logical.describe())
     keys = JobKeys(new_job_id())
-    run_path = os.path.abspath(os.path.join(settings.run_dir, keys.job))
-    os.makedirs(os.path.join(run_path, "logs"), exist_ok=True)
+    run = rundirs.start_run(settings.run_dir, keys.job, settings.keep_runs)
+    run_path = run.path
     t0 = time.perf_counter()
     trace.setup(os.path.join(run_path, "trace.jsonl"), "client")
     trace.event(trace.RUN_START, job=keys.job, lab=2, mappers=st.mappers, reducers=st.reducers,
                 files=len(inputs), wall=time.time())
     server, conn, url = myrds.open_server(settings.redis_url, run_path, parts.resolve(settings.parts, "lua"),
                                           settings.redis_backend, settings.docker_image)
+    url = jobuser.create(conn, url, keys.job, server)  # mappers get a user limited to this job's keys
     proc = None
     try:
         enqueue(conn, keys, inputs, st.mappers)
         spec_path = write_spec(args, settings, keys, run_path, inputs, timed, logical)
         spec = JobSpec.load(spec_path)
-        proc = start_coordinator(settings, spec_path, url, run_path)
+        key = auth.Key.generate()
+        with procs.deferred_interrupts():  # a Ctrl-C now still finds proc to stop
+            proc = start_coordinator(settings, spec_path, {"WC_REDIS_URL": url, **key.env()}, run_path)
         result = watch(proc)
         if not result["ok"]:
             if result.get("user_error"):
                 raise UserError(result["reason"])
             raise JobFailed(f"{result['reason']} (logs in {run_path}/logs)")
         table, warnings = gather(spec, result["final_checkpoint_id"])
+        refused = jobuser.refused(conn) if server else {}
         elapsed = time.perf_counter() - t0
         trace.event(trace.JOB_DONE, elapsed_s=elapsed, checkpoints=result["checkpoints_completed"],
                     recoveries=len(result["recoveries"]))
         RunRecord(kind="stream", job=keys.job, elapsed_s=elapsed, files=len(inputs),
                   bytes=sum(f.size for f in inputs), run_path=run_path, trace=trace.path(),
                   chaos=chaos_record(logical, result.get("chaos")), mappers=st.mappers, reducers=st.reducers,
-                  checkpoint_interval_s=st.checkpoint_interval_s, net=settings.stream.net or None,
+                  checkpoint_interval_s=st.checkpoint_interval_s, auth=key.secure,
+                  rejected=result.get("rejected", {}), rejected_by=result.get("rejected_by", {}),
+                  redis_refused=refused, net=settings.stream.net or None,
                   **zombie_record(result.get("zombies", [])),
                   **{k: result[k] for k in ("checkpoints_completed", "recoveries", "kills",
                                             "final_checkpoint_id", "recovery_id")},
@@ -306,6 +308,10 @@ def run_stream(args: argparse.Namespace) -> int:
         if server:
             server.stop()
         trace.event(trace.RUN_END)
+        run.close()
+    for line in filter(None, (result.get("rejected") and summary(result["rejected"]),
+                              refused and jobuser.refused_line(refused))):
+        print(line)  # an attack, or a part speaking another protocol: never silent
     return report(table, inputs, settings, warnings, elapsed, args.verify)
 
 
@@ -324,16 +330,11 @@ def chaos_record(plan: ChaosPlan | None, fired: list[dict] | None) -> dict | Non
     return {**plan.to_json(), "fired": fired}
 
 
-def zombie_record(zombies: list[dict]) -> dict:
-    """Superseded processes the coordinator could not kill: did they exit by themselves?"""
-    exited = sum(bool(z["exited_by_itself"]) for z in zombies)
-    return {"zombies": zombies, "zombies_exited": exited, "zombies_stopped": len(zombies) - exited}
-
-
-def start_coordinator(settings: Settings, spec_path: str, url: str, run_path: str) -> subprocess.Popen:
-    """The coordinator process (the reference, or a swapped-in part), its stdout a pipe to us."""
+def start_coordinator(settings: Settings, spec_path: str, env: dict[str, str], run_path: str) -> subprocess.Popen:
+    """The coordinator process (the reference, or a swapped-in part), its stdout a pipe to us.
+    Secrets go in `env` (owner-only /proc/PID/environ), never in argv (world-readable)."""
     return parts.spawn(settings.parts, "coordinator", ["--spec", spec_path], label="coordinator",
-                       log_path=os.path.join(run_path, "logs", "coordinator.log"), env={"WC_REDIS_URL": url},
+                       log_path=os.path.join(run_path, "logs", "coordinator.log"), env=env,
                        stdout=subprocess.PIPE)
 
 

@@ -1,5 +1,6 @@
 """`client.py stream --net ... --partition ... --net-seed S`: network faults
-from the command line into the `stream.net` setting every process reads.
+from the command line into the `stream.net` setting every process reads, and
+the run record's account of the zombies they made.
 
 The grammar is in wordcount/faults/netspec.py; this module only turns flags
 (on top of whatever config.json's `stream.net` says) into that setting and
@@ -69,3 +70,10 @@ def describe(settings: Settings) -> str:
     net = settings.stream.net
     parts = [*net.get("faults", []), *(f"partition {p}" for p in net.get("partitions", []))]
     return f"{'; '.join(parts)} (seed {net.get('seed', 0)})" if parts else ""
+
+
+def zombie_record(zombies: list[dict]) -> dict:
+    """The run record's zombies: superseded processes the coordinator could not
+    kill, and how many exited by themselves."""
+    exited = sum(bool(z["exited_by_itself"]) for z in zombies)
+    return {"zombies": zombies, "zombies_exited": exited, "zombies_stopped": len(zombies) - exited}

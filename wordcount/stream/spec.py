@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 
+from wordcount import private
 from wordcount.faults.schedules import ChaosPlan, KillSpec
 
 
@@ -31,8 +32,7 @@ class JobSpec:
         return ChaosPlan.from_json(self.chaos) if self.chaos else None
 
     def save(self, path: str) -> None:
-        with open(path, "w", encoding="utf-8") as fh:
-            json.dump(asdict(self), fh, indent=2, sort_keys=True)
+        private.write_file(path, json.dumps(asdict(self), indent=2, sort_keys=True))
 
     @classmethod
     def load(cls, path: str) -> "JobSpec":

@@ -5,8 +5,11 @@ alone changes the worker's state; every other thread only hands it commands
 through `commands`, a queue. This module provides:
 
 * the coordinator link: a UDP socket, the heartbeat thread (every
-  heartbeat_interval_s) and the coordinator listener thread, which decodes
-  datagrams and queues them (malformed ones are logged and dropped);
+  heartbeat_interval_s) and the coordinator listener thread, which verifies
+  datagrams (wordcount/stream/auth.py: the job key, addressed to this
+  incarnation, from the coordinator, a fresh sequence number) and queues
+  them; the rest are counted by reason (reported in heartbeats), logged and
+  dropped;
 * `StreamWorker`, the base class with the parts of the protocol that are the
   same for both kinds: hello (repeated with every heartbeat until the
   coordinator answers `hello_ack`: UDP may lose it), idempotent recovery (a
@@ -38,13 +41,15 @@ from wordcount.faults.network import NetFaults
 from wordcount.faults.process import ProcessFaults
 from wordcount.ids import WorkerId
 from wordcount.placement import host_of
-from wordcount.stream import checkpoint
+from wordcount.stream import auth, checkpoint
+from wordcount.stream.admission import Admission, Rejections, coordinator_only
 
 log = logging.getLogger("stream")
 UNRECOVERED = -1  # recovery id of a replacement until the coordinator tells it where to start
 POLL_S = 0.5  # how often blocked helper threads look at the stop flag
 SUPERSEDED_EXIT = 76  # told that a newer incarnation replaced us
 LOST_CONTACT_EXIT = 77  # nothing from the coordinator for stream.lost_contact_s
+UDP_RCVBUF = 1024 * 1024  # room for a burst of forged datagrams without losing the coordinator's
 
 
 @dataclass
@@ -92,16 +97,21 @@ class StreamWorker:
         self.commands: queue.Queue = queue.Queue(maxsize=256)
         self.stopping = threading.Event()
         self.coordinator = parse_address(args.coordinator)
+        self.key = auth.Key.from_env()
+        self.sealer = auth.Sealer(self.key, self.incarnation)
+        self.admission = Admission(coordinator_only)
+        self.rejections = Rejections(log)
         st = self.settings.stream
         self.host = host_of(st.placement, self.id, st.host, self.incarnation)
         self.net = NetFaults.for_process(netspec.from_setting(st.net), self.id, self.incarnation)
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, UDP_RCVBUF)
         sock.bind((self.host, 0))
         sock.settimeout(POLL_S)
         self.udp: Any = self.net.udp(sock) if self.net else sock
         self.hello: m.Hello | None = None
         self.registered = threading.Event()  # a hello_ack came: stop repeating hello
-        self.last_heard = time.monotonic()  # last datagram from the coordinator
+        self.last_heard = time.monotonic()  # last authentic datagram from the coordinator
         self.exit_code = 0
         # The first incarnation starts at the beginning, which is a consistent
         # state; a replacement must wait to be told which checkpoint to load.
@@ -114,7 +124,7 @@ class StreamWorker:
     # -- coordinator link ---------------------------------------------------------
     def send(self, msg: m.Message) -> None:
         try:
-            m.send_udp(self.udp, msg, self.coordinator)
+            auth.send_datagram(self.udp, self.sealer.seal(msg, m.COORDINATOR, 0), self.coordinator)
         except OSError as exc:  # the coordinator is gone or the buffer is full: UDP may lose it anyway
             log.debug("cannot send %s: %s", msg.TYPE, exc)
 
@@ -127,7 +137,8 @@ class StreamWorker:
 
     def heartbeat(self) -> None:
         s = self.status
-        self.send(m.Heartbeat(self.id, self.incarnation, s.recovery_id, s.position, s.done))
+        self.send(m.Heartbeat(self.id, self.incarnation, s.recovery_id, s.position, s.done,
+                              self.rejections.snapshot()))
 
     def _heartbeats(self) -> None:
         """Heartbeats; the hello again until acknowledged; leave once contact is lost."""
@@ -148,21 +159,30 @@ class StreamWorker:
         self.stopping.set()
 
     def _listen(self) -> None:
-        m.receive_udp(self.udp, self.stopping, self._queue_control, log)
+        auth.receive_udp(self.udp, self.stopping, self._check_datagram, self._queue_control,
+                         self.rejections.add)
 
-    def _queue_control(self, msg: m.Message, addr: tuple[str, int]) -> None:
-        if msg.sender == m.COORDINATOR:
-            self.last_heard = time.monotonic()
+    def _check_datagram(self, data: bytes) -> auth.Envelope:
+        return self.admission.admit(auth.open_datagram(self.key, data, self.id, self.incarnation))
+
+    def _queue_control(self, env: auth.Envelope, addr: tuple[str, int]) -> None:
+        """An authentic frame of the coordinator, addressed to this incarnation."""
+        msg = env.msg
+        self.last_heard = time.monotonic()
+        if env.view is not None:
+            self.on_view(env.view)
         if isinstance(msg, m.HelloAck):
-            if msg.incarnation == self.incarnation:
-                self.registered.set()
+            self.registered.set()
         elif isinstance(msg, m.Superseded):
-            if msg.incarnation > self.incarnation:
-                self.leave(SUPERSEDED_EXIT, f"superseded by incarnation {msg.incarnation}; exiting")
+            if msg.by_incarnation > self.incarnation:
+                self.leave(SUPERSEDED_EXIT, f"superseded by incarnation {msg.by_incarnation}; exiting")
         elif isinstance(msg, (m.Checkpoint, m.Recovery, m.Exit)):
             self.commands.put(msg)
         else:
-            log.warning("dropped unexpected %s datagram from %s", msg.TYPE, msg.sender)
+            self.rejections.add(auth.Rejected("unexpected", f"{msg.TYPE} from {msg.sender}"), addr)
+
+    def on_view(self, view: dict[str, int]) -> None:
+        """The incarnations the coordinator started last (reducers admit mappers by them)."""
 
     # -- shared protocol -------------------------------------------------------------
     def publish(self) -> None:
@@ -181,6 +201,7 @@ class StreamWorker:
             self.on_checkpoint(msg)
         elif isinstance(msg, m.Exit):
             log.info("exit requested")
+            self.heartbeat()  # a last report of what we rejected
             self.stopping.set()
 
     def on_recovery(self, msg: m.Recovery) -> None:

@@ -16,7 +16,7 @@ from kit.run import Finished, run
 
 REPO = Path(__file__).resolve().parents[3]
 # Variables that would make a client share state with whatever ran the grader.
-ISOLATE_ENV = ("REDIS_URL", "WC_REDIS_URL", "WC_TRACE", "WC_TRACE_PROC")
+ISOLATE_ENV = ("REDIS_URL", "WC_REDIS_URL", "WC_TRACE", "WC_TRACE_PROC", "WC_JOB_KEY", "WC_INSECURE_NO_AUTH")
 
 
 def client_env() -> dict[str, str]:

@@ -1,0 +1,27 @@
+"""The private server's configuration, one text for every backend and restart.
+
+The password (and the per-job ACL users, wordcount/jobuser.py) live only
+here: a local server reads this text on its stdin (`redis-server -`), a
+container from a 0600 file in its 0700 data directory. Never argv, which
+every user of the machine can read.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+
+def quote(value: str) -> str:
+    """A redis.conf argument: double-quoted, backslash and quote escaped (paths may hold spaces)."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def text(port: int, password: str, data_dir: str, users: Sequence[str] = ()) -> str:
+    """redis.conf for a private server: loopback only, our password, no automatic saves
+    (the client takes BGSAVE checkpoints on its own schedule), and the ACL users."""
+    options = {
+        "port": str(port), "bind": "127.0.0.1", "requirepass": password, "dir": data_dir,
+        "dbfilename": "dump.rdb", "save": "", "appendonly": "no", "daemonize": "no", "logfile": "",
+        "protected-mode": "no",
+    }
+    lines = [f"{name} {quote(value)}" for name, value in options.items()]
+    return "\n".join([*lines, *(f"user {rule}" for rule in users), ""])
