@@ -18,11 +18,13 @@ from wordcount.errors import UserError
 from wordcount.faults import netspec
 from wordcount.faults.network import NetFaults, peek
 from wordcount.placement import place_of
+from wordcount.stream import auth
 from wordcount.stream.netflags import add_net_arguments, apply_net
 
 pytestmark = pytest.mark.timeout(30)
-HB = m.encode(m.Heartbeat("mapper-0", 0, 0, 1, False))
-ACK = m.encode(m.CheckpointAck("reducer-1", 3, 0))
+SEALER = auth.Sealer(auth.Key(bytes(auth.KEY_SIZE)), 0)  # real authenticated frames, as the job sends them
+HB = SEALER.seal(m.Heartbeat("mapper-0", 0, 0, 1, False), m.COORDINATOR, 0)
+ACK = SEALER.seal(m.CheckpointAck("reducer-1", 3, 0), m.COORDINATOR, 0)
 
 
 def spec(*groups: str, partitions: tuple[str, ...] = (), seed: int = 7) -> netspec.NetSpec:
@@ -101,9 +103,10 @@ def test_rates_kinds_and_directions_are_honoured():
     assert from_reducers.judge(ACK) == [] and from_reducers.judge(HB) == [0.0]
 
 
-def test_peek_reads_kind_and_sender_whatever_follows_the_body():
+def test_peek_reads_kind_and_sender_of_an_authenticated_frame():
     assert peek(HB) == ("heartbeat", "mapper-0")
-    assert peek(ACK + b"\x00MAC-bytes") == ("checkpoint_ack", "reducer-1")
+    assert peek(SEALER.seal(m.Exit(m.COORDINATOR), "reducer-1", 2, view={"mapper-0": 3})) == ("exit", "coordinator")
+    assert peek(ACK) == ("checkpoint_ack", "reducer-1")
     assert peek(b"junk") == ("", "")
 
 

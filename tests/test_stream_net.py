@@ -72,7 +72,7 @@ def test_a_mapper_cut_off_past_lost_contact_exits_while_still_cut_off(tmp_run, s
 
 
 def test_a_reducer_cut_off_briefly_only_stalls(tmp_run, small_corpus):
-    run = run_stream(tmp_run, small_corpus, "--partition", "reducer-1@1+0.6", "--throttle", 0.05)
+    run = run_stream(tmp_run, small_corpus, "--partition", "reducer-1@2+0.6", "--throttle", 0.1)
     assert run.record.recoveries == [] and "partitioned: TCP stalls" in run.log("reducer-1.0.log")
 
 
