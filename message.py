@@ -149,6 +149,29 @@ class Exit(Message):
     TYPE: ClassVar[str] = "exit"
 
 
+@dataclass(frozen=True)
+class HelloAck(Message):
+    """Reply to every hello and heartbeat of the current incarnation (the frame's
+    envelope names it: no field here may be called `incarnation`, which means
+    the sender's own).
+
+    A worker repeats its hello until one arrives (a lost hello would leave a
+    reducer's port unknown), and counts any as contact with the coordinator.
+    """
+
+    TYPE: ClassVar[str] = "hello_ack"
+
+
+@dataclass(frozen=True)
+class Superseded(Message):
+    """Reply to a hello or heartbeat of an older incarnation: `by_incarnation`
+    has replaced the receiver, which must stop (it was declared dead, e.g.
+    while partitioned, and the coordinator could not kill it)."""
+
+    TYPE: ClassVar[str] = "superseded"
+    by_incarnation: int
+
+
 # -- mapper -> reducer (TCP) -------------------------------------------------------
 @dataclass(frozen=True)
 class ForwardedCheckpoint(_Marker):
@@ -168,11 +191,11 @@ class WordCounts(Message):
 
 
 AnyMessage = Union[Hello, Heartbeat, CheckpointAck, LastCheckpointAck, Done, RecoveryAck,
-                   Checkpoint, Recovery, Exit, ForwardedCheckpoint, WordCounts]
+                   Checkpoint, Recovery, Exit, HelloAck, Superseded, ForwardedCheckpoint, WordCounts]
 TYPES: dict[str, type[Message]] = {
     cls.TYPE: cls
     for cls in (Hello, Heartbeat, CheckpointAck, LastCheckpointAck, Done, RecoveryAck,
-                Checkpoint, Recovery, Exit, ForwardedCheckpoint, WordCounts)
+                Checkpoint, Recovery, Exit, HelloAck, Superseded, ForwardedCheckpoint, WordCounts)
 }
 
 

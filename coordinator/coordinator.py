@@ -48,6 +48,8 @@ from coordinator.supervisor import Supervisor
 from wordcount import trace
 from wordcount.config import Settings
 from wordcount.errors import JobFailed, UserError
+from wordcount.faults import netspec
+from wordcount.faults.network import NetFaults
 from wordcount.ids import REDUCER, WorkerId, all_ids, mapper
 from wordcount.stream import auth, checkpoint
 from wordcount.stream.admission import Admission, Rejections, rejected_record
@@ -80,7 +82,9 @@ class Coordinator:
         self.timing = phases.Timing(st.checkpoint_interval_s, st.heartbeat_timeout_s, st.resend_timeout_s)
         self.key = auth.Key.from_env()
         self.sealer = auth.Sealer(self.key, 0)
-        self.sock = bind_udp(st.host, st.coordinator_port)
+        self.net = NetFaults.for_process(netspec.from_setting(st.net), m.COORDINATOR)
+        sock = bind_udp(st.host, st.coordinator_port)
+        self.sock = self.net.udp(sock) if self.net else sock
         self.events: queue.Queue = queue.Queue()
         self.stopping = threading.Event()
         self.addresses: dict[str, tuple[str, int]] = {}
@@ -94,14 +98,21 @@ class Coordinator:
         self.finish: Finish | None = None
         self.injector = FaultInjector(spec, self.sup, self.recoveries, self.t0)
         self.status = StatusLine(spec.total_files)
+        self.zombies: list[dict] = []
 
     # -- receiver thread -------------------------------------------------------------
     def _receive(self) -> None:
         auth.receive_udp(self.sock, self.stopping, self._check, lambda env, addr: self.events.put((env.msg, addr)),
-                         self.rejections.add)
+                         self._rejected)
 
     def _check(self, data: bytes) -> auth.Envelope:
-        return self.admission.admit(auth.open_datagram(self.key, data, m.COORDINATOR, 0))
+        env = auth.open_datagram(self.key, data, m.COORDINATOR, 0)
+        try:
+            return self.admission.admit(env)
+        except auth.Rejected as exc:
+            if exc.reason == "stale_incarnation":
+                exc.stale = env.msg  # type: ignore[attr-defined]  # authentic, from a replaced process
+            raise
 
     # -- sender --------------------------------------------------------------------------
     def send(self, wid: str, msg: m.Message) -> None:
@@ -117,14 +128,42 @@ class Coordinator:
 
     def note_sender(self, msg: m.Message, addr: tuple[str, int]) -> None:
         """Learn a worker's address from its current incarnation's hello or heartbeat,
-        and what its heartbeats say it rejected."""
+        and answer it: `hello_ack` to the current incarnation (it stops repeating
+        its hello, and knows we are there); note what its heartbeats say it
+        rejected. (An older incarnation's frames never get here: admission
+        rejects them, and `_rejected` tells their sender it was superseded.)"""
         if isinstance(msg, m.Heartbeat):
             self.reported[(msg.sender, msg.incarnation)] = msg.rejected
         if isinstance(msg, (m.Hello, m.Heartbeat)) and msg.incarnation == self.sup.incarnation.get(msg.sender):
+            current = msg.incarnation
+            if self.addresses.get(msg.sender) != addr:
+                log.info("%s incarnation %d is at %s:%d", msg.sender, current, *addr)
             self.addresses[msg.sender] = addr
-            sender = WorkerId.parse(msg.sender) if isinstance(msg, m.Hello) else None  # one we started
-            if sender is not None and sender.kind == REDUCER and msg.port:
+            sender = WorkerId.parse(msg.sender)  # one we started: it has an incarnation
+            if isinstance(msg, m.Hello) and sender.kind == REDUCER and msg.port:
                 self.sup.reducer_ports[sender.index] = msg.port
+            if sender.kind != REDUCER or self.sup.reducer_ports[sender.index]:  # not before its port is known
+                self._reply(m.HelloAck(m.COORDINATOR), msg.sender, current, addr, self.sup.incarnation)
+
+    def _reply(self, msg: m.Message, wid: str, incarnation: int, addr: tuple[str, int],
+               view: dict[str, int] | None = None) -> None:
+        """Answer a datagram at its source address (which may not be the worker's current one)."""
+        try:
+            auth.send_datagram(self.sock, self.sealer.seal(msg, wid, incarnation, view=view), addr)
+        except OSError as exc:
+            log.debug("cannot answer %s at %s: %s", wid, addr, exc)
+
+    def _rejected(self, exc: auth.Rejected, addr: tuple[str, int]) -> None:
+        """Count a dropped frame; an authentic hello or heartbeat of a superseded
+        incarnation -- a zombie we could not kill -- is answered `superseded`, so
+        that it stops. (Receiver thread: it only reads the supervisor's
+        incarnations, like admission does, and sends.)"""
+        self.rejections.add(exc, addr)
+        stale = getattr(exc, "stale", None)
+        if isinstance(stale, (m.Hello, m.Heartbeat)):
+            current = self.sup.incarnation.get(stale.sender)
+            if current is not None and stale.incarnation < current:
+                self._reply(m.Superseded(m.COORDINATOR, current), stale.sender, stale.incarnation, addr)
 
     # -- main thread ---------------------------------------------------------------------
     def run(self) -> dict:
@@ -222,7 +261,7 @@ class Coordinator:
         deadline = time.monotonic() + max(5.0, 3 * self.timing.resend_timeout_s)
         next_resend = time.monotonic() + self.timing.resend_timeout_s
         while time.monotonic() < deadline:
-            running = any(self.sup.running(w) for w in self.sup.procs)
+            running = any(self.sup.running(w) for w in self.sup.procs) or self.sup.zombies_running()
             try:
                 self.note_sender(*self.events.get(timeout=TICK_S))  # their last heartbeats
             except queue.Empty:
@@ -233,6 +272,9 @@ class Coordinator:
                     if self.sup.running(wid):
                         self.send(wid, m.Exit(m.COORDINATOR))
                 next_resend = time.monotonic() + self.timing.resend_timeout_s
+        self.zombies = self.sup.zombies()
+        if self.net is not None:
+            log.info("network faults injected on receipt: %s", self.net.summary())
 
     def result(self) -> dict:
         assert self.finish is not None and self.state is not None
@@ -245,7 +287,7 @@ class Coordinator:
                 "checkpoints_completed": self.state.checkpoints_completed,
                 "recovery_id": self.state.recovery_id,
                 "recoveries": self.recoveries.to_json(), **self.injector.result(),
-                **rejected_record(self.rejections.snapshot(), self.reported)}
+                **rejected_record(self.rejections.snapshot(), self.reported), "zombies": self.zombies}
 
 
 def _pending_checkpoint(state: phases.State) -> int | None:

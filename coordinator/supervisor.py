@@ -4,7 +4,10 @@ Only the coordinator's main thread calls into this class: PR_SET_PDEATHSIG
 ties each child to the thread that forked it, so every spawn must come from
 a thread that lives as long as the job. A replacement is started only after
 the process it replaces has been killed (if still running, e.g. hung) and
-reaped, so it can rebind the same port.
+reaped, so it can rebind the same port -- unless it is placed `remote`
+(wordcount/placement.py): a process on another machine cannot be killed from
+here, so it is left running ("detached") and must exit by itself once it
+learns it was superseded; `zombies()` says whether it did.
 """
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ from wordcount.errors import JobFailed, UserError
 from wordcount.faults.process import CRASH_EXIT
 from wordcount.ids import WorkerId
 from wordcount.splits import FILE_CHANGED_EXIT, change_reported
+from wordcount.placement import host_of, place_of
 from wordcount.stream.spec import JobSpec
 
 log = logging.getLogger("coordinator")
@@ -37,6 +41,7 @@ class Supervisor:
         self.reported: set[tuple[str, int]] = set()  # exits already handed to the phase machine
         self.chaos_killed: set[str] = set()
         self.unexpected: Counter[str] = Counter()
+        self.detached: list[tuple[str, int, subprocess.Popen]] = []  # superseded remote processes
 
     # -- starting ---------------------------------------------------------------------
     def args(self, wid: str, incarnation: int) -> list[str]:
@@ -45,9 +50,10 @@ class Supervisor:
         args = ["--id", wid, "--incarnation", str(incarnation), "--settings", self.spec.settings_path,
                 "--coordinator", self.coordinator, "--checkpoint-dir", self.spec.checkpoint_dir]
         if worker.is_mapper:
-            host = self.settings.stream.host
+            st = self.settings.stream
+            hosts = [host_of(st.placement, f"reducer-{i}", st.host) for i in range(len(self.reducer_ports))]
             args += ["--job", self.spec.job, "--throttle", str(self.spec.throttle_s),
-                     "--reducers", ",".join(f"{host}:{p}" for p in self.reducer_ports)]
+                     "--reducers", ",".join(f"{h}:{p}" for h, p in zip(hosts, self.reducer_ports))]
         else:
             args += ["--port", str(self.reducer_ports[worker.index]), "--mappers", str(self.spec.mappers)]
         crash = self.spec.crash.get(wid)
@@ -59,8 +65,10 @@ class Supervisor:
         """Start `wid` (the reference, or the swapped-in part of its kind)."""
         log_path = os.path.join(self.spec.run_path, "logs", f"{wid}.{incarnation}.log")
         self.incarnation[wid] = incarnation  # before it can say hello: only this one is accepted now
+        place = place_of(self.settings.stream.placement, wid, incarnation)
         proc = self.procs[wid] = parts.spawn(self.settings.parts, WorkerId.parse(wid).kind,
-                                             self.args(wid, incarnation), label=wid, log_path=log_path)
+                                             self.args(wid, incarnation), label=wid, log_path=log_path,
+                                             launch=place.launch)
         if incarnation:
             trace.event(trace.WORKER_RESTARTED, target=wid, target_pid=proc.pid)
         log.info("started %s incarnation %d (pid %d)", wid, incarnation, proc.pid)
@@ -85,6 +93,12 @@ class Supervisor:
     def _reap(self, wid: str) -> str:
         proc = self.procs[wid]
         hung = proc.poll() is None
+        if hung and place_of(self.settings.stream.placement, wid, self.incarnation[wid]).remote:
+            self.detached.append((wid, self.incarnation[wid], proc))
+            self.reported.add((wid, self.incarnation[wid]))
+            log.warning("%s incarnation %d is remote and cannot be killed: left to notice it was superseded",
+                        wid, self.incarnation[wid])
+            return "unreachable"
         if hung:
             trace.event(trace.KILL, target=wid, target_pid=proc.pid)
             procs.kill(proc, signal.SIGKILL)
@@ -120,7 +134,20 @@ class Supervisor:
         procs.kill(self.procs[wid], signal.SIGKILL)
         log.warning("chaos: SIGKILL %s (pid %d)%s", wid, self.procs[wid].pid, f" at {at}" if at else "")
 
+    def zombies(self) -> list[dict]:
+        """The detached processes: did each exit by itself (and with which status)?"""
+        return [{"worker": wid, "incarnation": inc, "pid": proc.pid, "exited_by_itself": proc.poll() is not None,
+                 "status": proc.poll()} for wid, inc, proc in self.detached]
+
+    def zombies_running(self) -> bool:
+        return any(proc.poll() is None for _, _, proc in self.detached)
+
     def stop_all(self) -> None:
+        for wid, inc, proc in self.detached:
+            if proc.poll() is None:  # still cut off at the end: stopped here only because it is local after all
+                log.warning("%s incarnation %d (remote) still running at the end; stopping it", wid, inc)
+            status = procs.stop(proc, grace=1.0)
+            trace.event(trace.EXIT, target=wid, target_pid=proc.pid, status=status)
         for wid, proc in self.procs.items():
             if (wid, self.incarnation[wid]) not in self.reported:
                 status = procs.stop(proc, grace=1.0)

@@ -19,6 +19,7 @@ import argparse
 import logging
 import os
 import socket
+import threading
 import time
 import zlib
 from collections import deque
@@ -29,6 +30,7 @@ import redis
 
 import message as m
 from wordcount import trace
+from wordcount.faults.network import NetFaults
 from wordcount.ids import reducer
 from wordcount.keys import JobKeys
 from wordcount.stream import auth
@@ -93,18 +95,26 @@ class Outputs:
     reducer died (a live reducer listens until it is told to exit), so a
     recovery that rolls this mapper back is bound to follow; until then the
     channel is marked broken and the mapper pauses instead of reading on.
+    While this mapper is partitioned (injected network faults), connects and
+    sends stall until it heals, so what it sent arrives late -- the zombie
+    case: the reducers refuse a superseded incarnation's frames.
     """
 
-    def __init__(self, addresses: list[tuple[str, int]], key: auth.Key, wid: str, incarnation: int) -> None:
+    def __init__(self, addresses: list[tuple[str, int]], key: auth.Key, wid: str, incarnation: int,
+                 net: NetFaults | None = None, stopping: threading.Event | None = None) -> None:
         self.addresses = addresses
         self.key, self.id, self.incarnation = key, wid, incarnation
         self.socks: list[tuple[socket.socket, auth.Sealer, int] | None] = [None] * len(addresses)
         self.broken = False
+        self.net = net
+        self.stopping = stopping
 
     def send(self, idx: int, msg: m.Message) -> None:
         if self.broken:
             return
         try:
+            if self.net is not None:
+                self.net.hold(self.stopping)
             sock, sealer, reducer_inc = self.socks[idx] or self._connect(idx)
             sock.sendall(sealer.seal(msg, str(reducer(idx)), reducer_inc))
         except (OSError, m.DecodeError, m.StreamClosed) as exc:
@@ -143,7 +153,7 @@ class Mapper(StreamWorker):
         self.redis = redis.Redis.from_url(os.environ["WC_REDIS_URL"], decode_responses=True,
                                           socket_timeout=30, socket_connect_timeout=5)
         self.outputs = Outputs([parse_address(a) for a in args.reducers.split(",")], self.key, self.id,
-                               self.incarnation)
+                               self.incarnation, self.net, self.stopping)
         self.reducers = len(self.outputs.addresses)
         self.spec = self.settings.tokenizer_spec()
         self.throttle_s: float = args.throttle
@@ -177,6 +187,8 @@ class Mapper(StreamWorker):
     def process_next(self) -> None:
         """Count and send one file, or report that the stream is exhausted."""
         if not self.buffer:
+            if not self.redis_reachable():
+                return
             self.buffer.extend(self.redis.xrange(self.stream, f"({self.cursor}", "+", count=FETCH))
         if not self.buffer:
             self.done = True
@@ -195,6 +207,15 @@ class Mapper(StreamWorker):
             self.heartbeat()
         self.next_file_at = time.monotonic() + self.throttle_s
         self.crash.at("after_first_file")
+
+    def redis_reachable(self) -> bool:
+        """Wait out an injected partition: it cuts the Redis connection too. False if told to stop meanwhile."""
+        try:
+            if self.net is not None:
+                self.net.hold(self.stopping)
+        except OSError:
+            return False
+        return True
 
     def send_counts(self, entry_id: str, rng: Range) -> None:
         """One word-count message per reducer that owns any of this range's words."""

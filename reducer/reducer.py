@@ -67,7 +67,7 @@ class Reducer(StreamWorker):
     def _listen_tcp(self, port: int) -> socket.socket:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a replacement rebinds our port
-        sock.bind((self.settings.stream.host, port))
+        sock.bind((self.host, port))
         sock.listen(64)
         sock.settimeout(POLL_S)
         return sock
@@ -107,9 +107,10 @@ class Reducer(StreamWorker):
         """Authenticate one mapper connection, then read its frames until it closes.
 
         Any frame that fails a check closes the connection: a TCP stream cannot
-        resynchronise, and a real mapper never sends one.
+        resynchronise, and a real mapper never sends one. Reads stall while this
+        reducer is partitioned (injected network faults).
         """
-        stream = conn.makefile("rb")
+        stream = self.net.reader(conn, self.stopping) if self.net else conn.makefile("rb")
         nonce = secrets.token_bytes(auth.NONCE_SIZE)
         channel = auth.Channel(self.key.for_connection(nonce), self.id, self.incarnation)
         limit = auth.HELLO_MAX  # nothing big is read before the hello checked out
@@ -176,7 +177,10 @@ class Reducer(StreamWorker):
     # -- commands ------------------------------------------------------------------------------
     def on_word_counts(self, msg: m.WordCounts) -> None:
         if not self.is_current(msg.recovery_id):
-            return  # sent before the last recovery: its effect was rolled back
+            # sent before the last recovery (its effect was rolled back), or by a zombie
+            log.info("dropped word counts of entry %s from %s: recovery %d, ours is %d", msg.entry_id,
+                     msg.sender, msg.recovery_id, self.recovery_id)
+            return
         counts = self.counts
         for word, n in msg.counts.items():
             counts[word] = counts.get(word, 0) + n

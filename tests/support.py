@@ -115,9 +115,11 @@ def start_command(argv: Sequence[Any], *, cwd: str | os.PathLike | None = None,
 
 
 def start_client(args: list[Any], *, cwd: str | os.PathLike | None = None,
-                 env: Mapping[str, str] | None = None, client: Path = CLIENT) -> Job:
-    """Start client.py (ours, or another copy's) in the background, tagged."""
-    return start_command([sys.executable, client, *args], cwd=cwd, env=env)
+                 env: Mapping[str, str] | None = None, client: Path = CLIENT,
+                 launch: Sequence[str] = ()) -> Job:
+    """Start client.py (ours, or another copy's) in the background, tagged; `launch`
+    is an argv prefix, e.g. `ip netns exec NS` (tests/kit/netns.py)."""
+    return start_command([*launch, sys.executable, client, *args], cwd=cwd, env=env)
 
 
 def finish(job: Job, timeout: float, term_grace_s: float = TERM_GRACE_S) -> Finished:
@@ -140,9 +142,10 @@ def stop_client(proc: Job, timeout: float) -> tuple[str, str]:
 
 
 def run_client(args: list[Any], *, cwd: str | os.PathLike | None = None, timeout: float = 120,
-               env: Mapping[str, str] | None = None, client: Path = CLIENT) -> Finished:
+               env: Mapping[str, str] | None = None, client: Path = CLIENT,
+               launch: Sequence[str] = ()) -> Finished:
     """Run `python client.py *args` to completion, tagged, capturing text output."""
-    return finish(start_client(args, cwd=cwd, env=env, client=client), timeout)
+    return finish(start_client(args, cwd=cwd, env=env, client=client, launch=launch), timeout)
 
 
 def run_command(argv: Sequence[Any], *, cwd: str | os.PathLike | None = None, timeout: float = 120,

@@ -17,7 +17,7 @@ from support import REPO, run_client, wait_until, write_config
 
 from wordcount.config import load_settings
 from wordcount.errors import UserError
-from wordcount.faults import points
+from wordcount.faults import netspec, points
 from wordcount.faults.flags import parse_batch_crashes, parse_stream_crashes
 from wordcount.faults.plans import batch_schedule, stream_schedule
 from wordcount.faults.process import CRASH_EXIT, ProcessFaults
@@ -244,5 +244,6 @@ def digest(docs: list) -> str:
     return hashlib.sha256(json.dumps(docs).encode()).hexdigest()
 
 
-def test_no_network_faults_yet():
-    assert points.NETWORK_KINDS == ()
+def test_network_fault_kinds_are_the_ones_the_net_grammar_parses():
+    assert points.NETWORK_KINDS == ("loss", "dup", "reorder", "delay", "partition")
+    assert netspec.FAULTS == points.DATAGRAM_FAULTS and netspec.ROLES == points.NET_WHO

@@ -37,6 +37,8 @@ EXAMPLES: list[m.Message] = [
     m.Checkpoint(m.COORDINATOR, checkpoint_id=6, recovery_id=1, final=True, completed_id=5),
     m.Recovery(m.COORDINATOR, recovery_id=3, checkpoint_id=0),
     m.Exit(m.COORDINATOR),
+    m.HelloAck(m.COORDINATOR),
+    m.Superseded(m.COORDINATOR, by_incarnation=2),
     m.ForwardedCheckpoint("mapper-2", checkpoint_id=5, recovery_id=1, final=False, completed_id=4),
     m.WordCounts("mapper-0", recovery_id=1, entry_id="1700000000000-3",
                  counts={"café": 3, "日本語": 1, "a\tb": 2, "\x00": 1, "hello,": 7}),

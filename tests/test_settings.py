@@ -28,14 +28,15 @@ OLD_CONFIG = {
     "kill_redis_every_s": 0, "crash": {}, "slow_s": 5.0, "max_replacements": 8, "top": 10, "log_level": "INFO", "keep_runs": 20, "split_bytes": 16777216, "chunk_bytes": 262144,
     "stream": {"mappers": 2, "reducers": 2, "host": "127.0.0.1", "coordinator_port": 0, "reducer_ports": [],
                "checkpoint_interval_s": 0.5, "heartbeat_interval_s": 0.2, "heartbeat_timeout_s": 1.5,
-               "resend_timeout_s": 1.0, "checkpoint_dir": ""},
+               "resend_timeout_s": 1.0, "checkpoint_dir": "", "lost_contact_s": 10.0, "placement": {}, "net": {}},
 }
+NEWER_BATCH_KEYS = ("placement",)  # born after the old layout: only ever under "batch"
 
 
 def old_layout(new: dict) -> dict:
     """`new` (a config in the current layout) spelled the old way."""
     old = {k: v for k, v in new.items() if k != "batch"}
-    batch = dict(new.get("batch", {}))
+    batch = {k: v for k, v in new.get("batch", {}).items() if k not in NEWER_BATCH_KEYS}
     limit = batch.pop("max_replacement_workers", None)
     old.update(batch)
     if limit is not None:

@@ -16,8 +16,10 @@ from typing import Any
 from wordcount import config_legacy
 from wordcount.docker.sdk import DEFAULT_IMAGE
 from wordcount.errors import UserError
+from wordcount.faults import netspec
 from wordcount.faults.spec import batch_crash_setting, parse_batch
 from wordcount.parts import check_part
+from wordcount.placement import check_placement
 from wordcount.tokenize import TOKENIZERS, TokenizerSpec
 
 DEFAULT_CONFIG = "config.json"
@@ -60,6 +62,11 @@ class StreamSettings:
     # Restarts of ONE worker id after it hung or exited with an unexpected
     # status, before the job fails; SIGKILLs and crash-point exits are free.
     max_restarts_per_worker: int = 8
+    # A worker that has heard nothing from the coordinator this long exits by
+    # itself (it was cut off, superseded, or the coordinator is gone).
+    lost_contact_s: float = 10.0
+    placement: dict = field(default_factory=dict)  # wordcount/placement.py
+    net: dict = field(default_factory=dict)  # network faults, wordcount/faults/netspec.py
 
 
 @dataclass(frozen=True)
@@ -78,6 +85,7 @@ class BatchSettings:
     # Replacement workers the client may start over the WHOLE job (all
     # generations together) when every worker died with work pending.
     max_replacement_workers: int = 8
+    placement: dict = field(default_factory=dict)  # where workers run, wordcount/placement.py
 
 
 @dataclass(frozen=True)
@@ -141,6 +149,7 @@ _CHECKS: dict[str, tuple[Any, str]] = {
     "heartbeat_interval_s": (_positive, "a number > 0"),
     "heartbeat_timeout_s": (_positive, "a number > 0"),
     "resend_timeout_s": (_positive, "a number > 0"),
+    "lost_contact_s": (_positive, "a number > 0"),
 }
 
 
@@ -193,6 +202,10 @@ def check_value(name: str, value: Any, default: Any, where: str) -> Any:
                 parse_batch(f"{worker}:{point}")
             except UserError as exc:
                 raise UserError(f"{where}: setting '{name}' entry {worker!r}: {exc}") from None
+    if short == "net":
+        netspec.from_setting(value, where)
+    if short == "placement":
+        check_placement(value, where)
     if short == "parts":
         return {k: check_part(k, v, f"{where}: setting 'parts'") for k, v in value.items() if v}
     if short == "extensions":

@@ -68,15 +68,17 @@ def pythonpath_for(path: Path) -> str:
 
 
 def spawn(configured: dict, name: str, args: Sequence[str], *, label: str, log_path: str,
-          env: Mapping[str, str] | None = None, stdout: int | None = None) -> subprocess.Popen:
+          env: Mapping[str, str] | None = None, stdout: int | None = None,
+          launch: Sequence[str] = ()) -> subprocess.Popen:
     """Start the configured implementation of part `name` as a supervised, traced child.
 
     The child runs under process label `label` in the trace; `env` adds to
-    this process's environment.
+    this process's environment; `launch` is an argv prefix that runs it
+    elsewhere (`ip netns exec NS`, a remote shell: wordcount/placement.py).
     """
     impl = resolve(configured, name)
     full_env = {**os.environ, **(env or {}), "PYTHONPATH": pythonpath_for(impl), **trace.child_env(label)}
-    proc = procs.spawn([sys.executable, *python_target(impl), *args], log_path=log_path, env=full_env,
+    proc = procs.spawn([*launch, sys.executable, *python_target(impl), *args], log_path=log_path, env=full_env,
                        stdout=stdout)
     trace.event(trace.SPAWN, target=label, target_pid=proc.pid)
     return proc

@@ -57,6 +57,10 @@ class RunRecord:
     recovery_id: int | None = None
     kills: int | None = None
     recoveries: list[dict[str, Any]] | None = None  # one per failed worker (docs/record.md)
+    net: dict[str, Any] | None = None  # the injected network faults (stream.net); None without any
+    zombies: list[dict[str, Any]] | None = None  # superseded remote processes and how they ended
+    zombies_exited: int | None = None  # ... of which exited by themselves
+    zombies_stopped: int | None = None  # ... of which were still running at the end and were stopped
     auth: bool | None = None  # frames authenticated (False only under WC_INSECURE_NO_AUTH=1)
     rejected: dict[str, int] | None = None  # frames dropped, by reason, all processes together
     rejected_by: dict[str, dict[str, int]] | None = None  # the same per process

@@ -7,6 +7,9 @@
     kit.tags     which processes belong to a test, and what a test left behind
     kit.grading  the grader behind tests/grade.py (rubric, items, report)
     kit.bench    the benchmark behind tests/benchmark.py (measuring, reporting)
+    kit.netns    a real network on one machine: one network namespace per
+                 "host", kernel loss, duplicates and partitions (nftables)
+    kit.netjobs  jobs on such hosts: Redis on its own host, Lab 2 placement
 
 It is imported as `kit` because tests/ is on sys.path: pytest puts it there
 (rootdir conftest, no __init__.py in tests/), and so does Python when it runs

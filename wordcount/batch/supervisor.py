@@ -17,6 +17,7 @@ from wordcount.config import Settings, to_json
 from wordcount.console import BatchDisplay
 from wordcount.errors import JobFailed
 from wordcount.keys import JobKeys
+from wordcount.placement import place_of
 
 log = logging.getLogger("client")
 TICK_S = 0.1  # supervision period: worker exits, progress, snapshot and kill timers
@@ -42,13 +43,15 @@ class Supervisor:
     generation: int = 0
 
     def start_worker(self, name: str) -> None:
-        """Start and register one worker; a Ctrl-C waits until it is registered, so it gets stopped."""
+        """Start and register one worker, where `batch.placement` puts it (its launch
+        prefix); a Ctrl-C waits until it is registered, so it gets stopped."""
         with procs.deferred_interrupts():
             self.workers[name] = parts.spawn(
                 self.settings.parts, "worker",
                 ["--name", name, "--job", self.keys.job, "--settings", self.settings_path],
                 label=name, log_path=os.path.join(self.run_path, "logs", f"{name}.log"),
-                env={"WC_REDIS_URL": self.url, "WC_CLIENT_PID": str(os.getpid())})
+                env={"WC_REDIS_URL": self.url, "WC_CLIENT_PID": str(os.getpid())},
+                launch=place_of(self.settings.batch.placement, name).launch)
 
     @property
     def settings_path(self) -> str:

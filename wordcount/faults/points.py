@@ -12,9 +12,12 @@ Process faults -- what a process does to itself at a named crash point:
 * logical point kinds: the steps of the Lab 2 protocol at which the
   coordinator SIGKILLs a worker (--chaos / --kill-at).
 
-Network faults (loss, duplicate, reorder, delay, partition) come next, beside
-these; NETWORK_KINDS stays empty until they are implemented, so no flag can
-name one today.
+Network faults -- what the network does to datagrams and connections
+(netspec.py has their grammar, network.py injects them):
+
+* NETWORK_KINDS: the faults a --net clause may name, and partition, which
+  --partition names;
+* which message kinds a clause may select are message.TYPES.
 """
 from __future__ import annotations
 
@@ -85,5 +88,8 @@ LOGICAL_KINDS: dict[str, str] = {
 # -- who a timed kill (--kill WHO --every S) may name besides worker ids --------------------------
 KILL_GROUPS = ("mapper", "reducer", "any", "all")
 
-# -- network faults: none yet ---------------------------------------------------------------------
-NETWORK_KINDS: tuple[str, ...] = ()  # next: loss, duplicate, reorder, delay, partition
+# -- network faults (--net, --partition) ------------------------------------------------------------
+LOSS, DUP, REORDER, DELAY, PARTITION = "loss", "dup", "reorder", "delay", "partition"
+DATAGRAM_FAULTS = (LOSS, DUP, REORDER, DELAY)  # --net clauses; delay in seconds, the others probabilities
+NETWORK_KINDS: tuple[str, ...] = (*DATAGRAM_FAULTS, PARTITION)
+NET_WHO = ("coordinator", "worker", "mapper", "reducer")  # besides worker ids, what to= / from= may name

@@ -44,6 +44,7 @@ from wordcount.helptext import SETTINGS_NOTE, STREAM_EXAMPLES, HelpFormatter, de
 from wordcount.stream import auth, checkpoint
 from wordcount.stream.admission import summary
 from wordcount.splits import Range, split_inputs
+from wordcount.stream.netflags import NET_EPILOG, add_net_arguments, apply_net, describe, zombie_record
 from wordcount.stream.spec import JobSpec
 
 log = logging.getLogger("client")
@@ -82,7 +83,7 @@ crash injection:
 every kill is reported under "recoveries" in the run record (--record FILE);
 --chaos/--kill-at plans and the kills they fired under "chaos".
 
-""" + STREAM_EXAMPLES
+""" + NET_EPILOG + STREAM_EXAMPLES
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
@@ -113,6 +114,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--throttle", type=float, default=0.0, metavar="S",
                         help="mappers pause S seconds after each file, so that small inputs last long "
                         "enough for crash tests and demos (default: 0)")
+    add_net_arguments(parser)
     return parser.parse_args(argv)
 
 
@@ -268,6 +270,9 @@ def run_stream(args: argparse.Namespace) -> int:
     if args.throttle < 0:
         raise UserError("--throttle must be >= 0")
     check_ports(st)
+    settings = apply_net(args, settings)
+    if describe(settings):
+        log.info("network faults: %s", describe(settings))
     if logical:
         log.info("chaos%s: kill %s", f" seed {logical.seed}" if logical.seed is not None else "",
                  logical.describe())
@@ -304,7 +309,8 @@ def run_stream(args: argparse.Namespace) -> int:
                   chaos=chaos_record(logical, result.get("chaos")), mappers=st.mappers, reducers=st.reducers,
                   checkpoint_interval_s=st.checkpoint_interval_s, auth=key.secure,
                   rejected=result.get("rejected", {}), rejected_by=result.get("rejected_by", {}),
-                  redis_refused=refused,
+                  redis_refused=refused, net=settings.stream.net or None,
+                  **zombie_record(result.get("zombies", [])),
                   **{k: result[k] for k in ("checkpoints_completed", "recoveries", "kills",
                                             "final_checkpoint_id", "recovery_id")},
                   ).write(run_path, args.record)

@@ -11,9 +11,13 @@ through `commands`, a queue. This module provides:
   them; the rest are counted by reason (reported in heartbeats), logged and
   dropped;
 * `StreamWorker`, the base class with the parts of the protocol that are the
-  same for both kinds: hello, idempotent recovery (a duplicate recovery
-  message is only re-acknowledged), checkpoint acks, checkpoint-file cleanup
-  and exit;
+  same for both kinds: hello (repeated with every heartbeat until the
+  coordinator answers `hello_ack`: UDP may lose it), idempotent recovery (a
+  duplicate recovery message is only re-acknowledged), checkpoint acks,
+  checkpoint-file cleanup and exit -- when told to (`exit`), when told it was
+  superseded by a newer incarnation (`superseded`: a zombie that was cut off,
+  declared dead and replaced), or when the coordinator has been silent for
+  `stream.lost_contact_s` (it is gone, or we are cut off);
 * the worker's fault for tests (`self.crash`, wordcount/faults/process.py),
   given only to its first incarnation so a replacement never crashes again.
 """
@@ -25,20 +29,26 @@ import os
 import queue
 import socket
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
 import message as m
 from wordcount import trace
 from wordcount.config import Settings, load_settings
+from wordcount.faults import netspec
+from wordcount.faults.network import NetFaults
 from wordcount.faults.process import ProcessFaults
 from wordcount.ids import WorkerId
+from wordcount.placement import host_of
 from wordcount.stream import auth, checkpoint
 from wordcount.stream.admission import Admission, Rejections, coordinator_only
 
 log = logging.getLogger("stream")
 UNRECOVERED = -1  # recovery id of a replacement until the coordinator tells it where to start
 POLL_S = 0.5  # how often blocked helper threads look at the stop flag
+SUPERSEDED_EXIT = 76  # told that a newer incarnation replaced us
+LOST_CONTACT_EXIT = 77  # nothing from the coordinator for stream.lost_contact_s
 UDP_RCVBUF = 1024 * 1024  # room for a burst of forged datagrams without losing the coordinator's
 
 
@@ -91,10 +101,18 @@ class StreamWorker:
         self.sealer = auth.Sealer(self.key, self.incarnation)
         self.admission = Admission(coordinator_only)
         self.rejections = Rejections(log)
-        self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.udp.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, UDP_RCVBUF)
-        self.udp.bind((self.settings.stream.host, 0))
-        self.udp.settimeout(POLL_S)
+        st = self.settings.stream
+        self.host = host_of(st.placement, self.id, st.host, self.incarnation)
+        self.net = NetFaults.for_process(netspec.from_setting(st.net), self.id, self.incarnation)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, UDP_RCVBUF)
+        sock.bind((self.host, 0))
+        sock.settimeout(POLL_S)
+        self.udp: Any = self.net.udp(sock) if self.net else sock
+        self.hello: m.Hello | None = None
+        self.registered = threading.Event()  # a hello_ack came: stop repeating hello
+        self.last_heard = time.monotonic()  # last authentic datagram from the coordinator
+        self.exit_code = 0
         # The first incarnation starts at the beginning, which is a consistent
         # state; a replacement must wait to be told which checkpoint to load.
         self.recovery_id = 0 if self.incarnation == 0 else UNRECOVERED
@@ -112,7 +130,8 @@ class StreamWorker:
 
     def start_link(self, port: int = 0) -> None:
         """Say hello (with our TCP port, if any), then start heartbeats and listening."""
-        self.send(m.Hello(self.id, self.incarnation, os.getpid(), port))
+        self.hello = m.Hello(self.id, self.incarnation, os.getpid(), port)
+        self.send(self.hello)
         for target in (self._heartbeats, self._listen):
             threading.Thread(target=target, name=target.__name__.strip("_"), daemon=True).start()
 
@@ -122,9 +141,22 @@ class StreamWorker:
                               self.rejections.snapshot()))
 
     def _heartbeats(self) -> None:
-        interval = self.settings.stream.heartbeat_interval_s
-        while not self.stopping.wait(interval):
+        """Heartbeats; the hello again until acknowledged; leave once contact is lost."""
+        st = self.settings.stream
+        while not self.stopping.wait(st.heartbeat_interval_s):
+            if not self.registered.is_set() and self.hello is not None:
+                self.send(self.hello)
             self.heartbeat()
+            silent = time.monotonic() - self.last_heard
+            if self.registered.is_set() and silent > st.lost_contact_s:  # armed by a coordinator that answers
+                self.leave(LOST_CONTACT_EXIT, f"nothing from the coordinator for {silent:.1f}s "
+                           f"(stream.lost_contact_s={st.lost_contact_s:g}); exiting")
+
+    def leave(self, code: int, why: str) -> None:
+        """Stop on our own (superseded, or cut off): the coordinator may be unable to kill us."""
+        log.warning("%s", why)
+        self.exit_code = code  # run_worker traces the exit with it
+        self.stopping.set()
 
     def _listen(self) -> None:
         auth.receive_udp(self.udp, self.stopping, self._check_datagram, self._queue_control,
@@ -134,13 +166,20 @@ class StreamWorker:
         return self.admission.admit(auth.open_datagram(self.key, data, self.id, self.incarnation))
 
     def _queue_control(self, env: auth.Envelope, addr: tuple[str, int]) -> None:
+        """An authentic frame of the coordinator, addressed to this incarnation."""
         msg = env.msg
-        if not isinstance(msg, (m.Checkpoint, m.Recovery, m.Exit)):
-            self.rejections.add(auth.Rejected("unexpected", f"{msg.TYPE} from {msg.sender}"), addr)
-            return
+        self.last_heard = time.monotonic()
         if env.view is not None:
             self.on_view(env.view)
-        self.commands.put(msg)
+        if isinstance(msg, m.HelloAck):
+            self.registered.set()
+        elif isinstance(msg, m.Superseded):
+            if msg.by_incarnation > self.incarnation:
+                self.leave(SUPERSEDED_EXIT, f"superseded by incarnation {msg.by_incarnation}; exiting")
+        elif isinstance(msg, (m.Checkpoint, m.Recovery, m.Exit)):
+            self.commands.put(msg)
+        else:
+            self.rejections.add(auth.Rejected("unexpected", f"{msg.TYPE} from {msg.sender}"), addr)
 
     def on_view(self, view: dict[str, int]) -> None:
         """The incarnations the coordinator started last (reducers admit mappers by them)."""
@@ -227,6 +266,8 @@ class StreamWorker:
     def close(self) -> None:
         self.stopping.set()
         self.udp.close()
+        if self.net is not None:
+            log.info("network faults injected on receipt: %s", self.net.summary())
 
     # -- per kind ------------------------------------------------------------------------
     def restore(self, checkpoint_id: int) -> None:
@@ -243,7 +284,7 @@ def run_worker(cls: type[StreamWorker], args: argparse.Namespace) -> int:
     trace.event(trace.START)
     worker = cls(args, settings)
     try:
-        code = worker.run()  # type: ignore[attr-defined]
+        code = worker.run() or worker.exit_code  # type: ignore[attr-defined]
     finally:
         worker.close()
     trace.event(trace.EXIT, code=code)

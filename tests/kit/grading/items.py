@@ -43,9 +43,12 @@ HINTS = {
                       "(use more data or a shorter --kill-redis-every)",
     "kills": "fewer kills than planned: the job ended too soon (use more data, a shorter --every or --throttle)",
     "trace.kill": "no process was killed: the job ended before the first kill (use more data or a shorter --every)",
+    "zombies_exited": "the cut-off worker did not exit by itself: it must stop once the coordinator answers its "
+                      "heartbeat with 'superseded', or once it has heard nothing for stream.lost_contact_s",
+    "zombies_stopped": "a superseded worker was still running at the end and had to be stopped",
     "check.stale_completions": "the coordinator declared a checkpoint complete without an ack from every worker "
                                "under the current recovery id: an ack from before a recovery (or of an abandoned "
-                               "checkpoint with the same id) was counted",
+                               "checkpoint with the same id) was counted, or a duplicated ack stood in for a worker that never acked",
 }
 
 
