@@ -177,7 +177,7 @@ def _wait_no_save(conn: redis.Redis, deadline: float) -> None:
 
 
 @dataclass
-class ManagedServer:
+class ManagedServer(redisconf.ServerAddress):
     """A private server this process started and may kill and restart."""
 
     binary: str
@@ -189,14 +189,6 @@ class ManagedServer:
     proc: subprocess.Popen | None = None
     restarts: int = 0
     users: list[str] = field(default_factory=list)  # ACL rules ("name rule...") to recreate at every start
-
-    @property
-    def url(self) -> str:
-        return f"redis://:{self.password}@127.0.0.1:{self.port}/0"
-
-    @property
-    def log_path(self) -> str:
-        return os.path.join(self.data_dir, "server.log")
 
     @property
     def pid(self) -> int | None:

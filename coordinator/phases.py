@@ -15,9 +15,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from enum import IntEnum
-from typing import Iterable, Union
+from typing import Iterable
 
 import message as m
+from coordinator.events import (  # noqa: F401  (re-exported: the machine's vocabulary)
+    Action, Event, Finish, Received, Restart, Send, Tick, WorkerExited,
+)
 from wordcount.ids import all_ids
 
 
@@ -88,55 +91,6 @@ class State:
         return sum(w.position for w in self.workers if w.is_mapper)
 
 
-# -- events ---------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Tick:
-    """Time passed: check heartbeat deadlines, resend timers and the checkpoint timer."""
-
-    now: float
-
-
-@dataclass(frozen=True)
-class Received:
-    msg: m.Message
-    now: float
-
-
-@dataclass(frozen=True)
-class WorkerExited:
-    """The supervisor reaped (or saw exit) incarnation `incarnation` of `worker`."""
-
-    worker: str
-    incarnation: int
-    now: float
-
-
-Event = Union[Tick, Received, WorkerExited]
-
-
-# -- actions ----------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Send:
-    to: str
-    msg: m.Message
-
-
-@dataclass(frozen=True)
-class Restart:
-    """Kill and reap whatever runs as `worker`, then start `incarnation` of it."""
-
-    worker: str
-    incarnation: int
-
-
-@dataclass(frozen=True)
-class Finish:
-    ok: bool
-    final_checkpoint_id: int
-    reason: str = ""
-
-
-Action = Union[Send, Restart, Finish]
 Result = tuple[State, list[Action]]
 
 

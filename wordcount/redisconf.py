@@ -7,6 +7,7 @@ every user of the machine can read.
 """
 from __future__ import annotations
 
+import os
 from typing import Sequence
 
 
@@ -25,3 +26,21 @@ def text(port: int, password: str, data_dir: str, users: Sequence[str] = ()) -> 
     }
     lines = [f"{name} {quote(value)}" for name, value in options.items()]
     return "\n".join([*lines, *(f"user {rule}" for rule in users), ""])
+
+
+class ServerAddress:
+    """What every private server (a local process, myrds.ManagedServer, or a
+    container, wordcount/docker/server.py) derives from its port, password and
+    data directory; the dataclasses that mix this in define those three."""
+
+    port: int
+    password: str
+    data_dir: str
+
+    @property
+    def url(self) -> str:
+        return f"redis://:{self.password}@127.0.0.1:{self.port}/0"
+
+    @property
+    def log_path(self) -> str:
+        return os.path.join(self.data_dir, "server.log")

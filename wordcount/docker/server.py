@@ -62,7 +62,7 @@ def write_config(data_dir: str, port: int, password: str, users: list[str]) -> s
 
 
 @dataclass(eq=False)
-class DockerServer:
+class DockerServer(redisconf.ServerAddress):
     """A private server in a container that this process may kill and restart.
 
     Same interface as myrds.ManagedServer (url, pid, start, crash, restart,
@@ -85,14 +85,6 @@ class DockerServer:
 
     def __post_init__(self) -> None:
         self.labels = {JOB_LABEL: self.job, OWNER_LABEL: str(os.getpid())}
-
-    @property
-    def url(self) -> str:
-        return f"redis://:{self.password}@127.0.0.1:{self.port}/0"
-
-    @property
-    def log_path(self) -> str:
-        return os.path.join(self.data_dir, "server.log")
 
     @property
     def pid(self) -> int | None:
