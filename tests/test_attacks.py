@@ -80,7 +80,7 @@ def test_pwned_word_counts_over_tcp_are_never_read(tmp_run, corpus):
 def test_forged_recovery_exit_and_checkpoints_to_every_worker(tmp_run, corpus):
     """A recovery with a huge id once hung the job; an exit a second failed it."""
     job = start_job(tmp_run, corpus, throttle=0.1)
-    targets = {wid: job.udp_port(wid) for wid in job.workers()}
+    targets = {wid: job.port_of(wid) for wid in job.workers()}
     rounds = 0
     while job.alive() and rounds < 40:  # an exit flood, paced: the job keeps running meanwhile
         for wid, port in targets.items():
@@ -147,7 +147,7 @@ def test_replayed_frames_and_a_stale_incarnation_are_rejected(tmp_run, corpus):
              sealed(key, done, m.COORDINATOR, inc=7), sealed(key, m.Done("mapper-9", 0, 1), m.COORDINATOR),
              sealed(key, done, "reducer-0"))
     for wid in job.workers():  # (replays to workers: the capture test below)
-        send_udp(job.udp_port(wid), sealed(key, m.Exit(m.COORDINATOR), wid, inc=1),
+        send_udp(job.port_of(wid), sealed(key, m.Exit(m.COORDINATOR), wid, inc=1),
                  sealed(key, m.Exit(m.COORDINATOR), wid, dst_inc=3), sealed(key, m.Exit("mapper-1"), wid))
     port = job.rports[0]
     mapper_hello = lambda inc: lambda nonce, r_inc: sealed(  # noqa: E731
@@ -173,7 +173,7 @@ def test_genuine_datagrams_captured_off_the_wire_cannot_be_replayed(tmp_run, cor
         pytest.skip(f"no packet socket to capture with ({exc}): needs CAP_NET_RAW")
     capture.stop()
     job = start_job(tmp_run, corpus, throttle=0.1)
-    ports = {job.cport: m.COORDINATOR, **{job.udp_port(w): w for w in job.workers()}}
+    ports = {job.cport: m.COORDINATOR, **{job.port_of(w): w for w in job.workers()}}
     capture = Capture(set(ports))
     try:
         wait_until(lambda: len({p for p, _ in capture.frames}) >= 3 or not job.alive(), 30, "frames to capture")
@@ -194,7 +194,7 @@ def test_genuine_datagrams_captured_off_the_wire_cannot_be_replayed(tmp_run, cor
 def test_a_flood_of_well_formed_v1_frames_leaves_the_job_exact(tmp_run, corpus):
     """Acceptance: flooded with forged, well-formed, unauthenticated v1 frames, the job ends exact with exit 0."""
     job = start_job(tmp_run, corpus, throttle=0.06)
-    ports = [p for p in (job.cport, *(job.udp_port(w) for w in job.workers())) if p]  # None: between lookups
+    ports = [job.cport, *(job.port_of(w) for w in job.workers())]
     frames = [v1_of(msg) for msg in (m.Done("mapper-0", 0, 10**6), m.Done("mapper-1", 0, 10**6),
                                      m.Recovery(m.COORDINATOR, HUGE, 0), m.Exit(m.COORDINATOR),
                                      m.Heartbeat("mapper-0", 0, 0, 10**6, True),

@@ -5,7 +5,7 @@ stronger attacker who somehow holds the job key -- the key itself, read the
 way only the job's owner (or root) can, from the coordinator's environment.
 
     start_job(cwd, data, throttle) -> Job      a job on fixed ports, all workers up
-    Job.key(), Job.udp_port(wid), Job.alive(), Job.finish() -> record (exit 0, exact table)
+    Job.key(), Job.port_of(wid), Job.udp_port(wid), Job.alive(), Job.finish() -> record (exit 0, exact table)
     v1(body) / sealed(key, msg, dst, dst_inc, inc, seq)    frames
     tcp_attack(port, frames, read_challenge=...)           one connection
     Capture(ports)                                          genuine datagrams off the loopback (root)
@@ -124,6 +124,11 @@ class Job:
             if "--id" in argv and argv[argv.index("--id") + 1] == wid:
                 return p
         return None
+
+    def port_of(self, wid: str, timeout: float = 30) -> int:
+        """`wid`'s UDP port, waiting while it has none: on a loaded machine a worker
+        may be between incarnations (declared hung, being restarted) for a moment."""
+        return wait_until(lambda: self.udp_port(wid), timeout, f"{wid}'s UDP port")
 
     def udp_port(self, wid: str) -> int | None:
         p = self.process(wid)
