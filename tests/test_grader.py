@@ -46,7 +46,6 @@ BROKEN = [
     (2, "reducer", "reducer_snapshots_unaligned", "idle_mapper_alignment"),  # recovery loses in-flight counts
     (2, "coordinator", "coordinator_accepts_stale_acks", "stale_acks_ignored"),  # completes a checkpoint early
     (2, "coordinator", "coordinator_never_resends", "udp_loss"),  # a lost request is never repeated: hangs
-    (2, "coordinator", "coordinator_counts_duplicate_acks", "udp_duplicates"),  # a duplicate ack completes early
     (2, "reducer", "reducer_accepts_zombie_counts", "partition_zombie"),  # a healed zombie's counts are added
 ]
 

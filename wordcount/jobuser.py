@@ -32,7 +32,7 @@ log = logging.getLogger("client")
 # Categories first, then what must never be allowed: later rules win.
 COMMANDS = ("-@all +@read +@write +@stream +@hash +@set +@sortedset +@string +@list +@connection "
             "+@scripting +@transaction -@admin -@dangerous -function -script -eval -evalsha -eval_ro "
-            "-evalsha_ro -scan -randomkey")
+            "-evalsha_ro -scan -randomkey +function|list")  # the worker asks which functions the library has
 
 
 def user_name(job: str) -> str:
