@@ -177,7 +177,7 @@ def _wait_no_save(conn: redis.Redis, deadline: float) -> None:
 
 
 @dataclass
-class ManagedServer(redisconf.ServerAddress):
+class ManagedServer(redisconf.ServerBase):
     """A private server this process started and may kill and restart."""
 
     binary: str
@@ -242,14 +242,6 @@ class ManagedServer(redisconf.ServerAddress):
         if self.proc is not None:
             procs.kill(self.proc, signal.SIGKILL)
             self.proc.wait()
-
-    def restart(self) -> redis.Redis:
-        """Crash, then start again exactly as before."""
-        self.crash()
-        self.restarts += 1
-        conn = self.start()
-        log.info("redis restarted (%d so far)", self.restarts)
-        return conn
 
     def stop(self) -> None:
         if self.proc is not None:

@@ -7,8 +7,11 @@ every user of the machine can read.
 """
 from __future__ import annotations
 
+import logging
 import os
-from typing import Sequence
+from typing import Any, Sequence
+
+log = logging.getLogger("myrds")
 
 
 def quote(value: str) -> str:
@@ -28,14 +31,30 @@ def text(port: int, password: str, data_dir: str, users: Sequence[str] = ()) -> 
     return "\n".join([*lines, *(f"user {rule}" for rule in users), ""])
 
 
-class ServerAddress:
+class ServerBase:
     """What every private server (a local process, myrds.ManagedServer, or a
     container, wordcount/docker/server.py) derives from its port, password and
-    data directory; the dataclasses that mix this in define those three."""
+    data directory, and its kill-and-restart; the dataclasses that mix this in
+    define those fields and `crash` and `start`."""
 
     port: int
     password: str
     data_dir: str
+    restarts: int
+
+    def crash(self) -> None:
+        raise NotImplementedError
+
+    def start(self) -> Any:
+        raise NotImplementedError
+
+    def restart(self) -> Any:
+        """Crash (SIGKILL: the next start rolls back to the last BGSAVE), then start again exactly as before."""
+        self.crash()
+        self.restarts += 1
+        conn = self.start()
+        log.info("redis restarted (%d so far)", self.restarts)
+        return conn
 
     @property
     def url(self) -> str:

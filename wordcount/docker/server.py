@@ -62,7 +62,7 @@ def write_config(data_dir: str, port: int, password: str, users: list[str]) -> s
 
 
 @dataclass(eq=False)
-class DockerServer(redisconf.ServerAddress):
+class DockerServer(redisconf.ServerBase):
     """A private server in a container that this process may kill and restart.
 
     Same interface as myrds.ManagedServer (url, pid, start, crash, restart,
@@ -166,14 +166,6 @@ class DockerServer(redisconf.ServerAddress):
     def crash(self) -> None:
         """SIGKILL: no shutdown save, so the next start rolls back to the last BGSAVE."""
         self._remove_container()
-
-    def restart(self) -> redis.Redis:
-        """Crash, then start a new container exactly as before."""
-        self.crash()
-        self.restarts += 1
-        conn = self.start()
-        log.info("redis restarted (%d so far)", self.restarts)
-        return conn
 
     def stop(self) -> None:
         """Remove the container (SIGKILL: the job is over, nothing to save), then the reaper.
