@@ -63,6 +63,10 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
                         help="SIGKILL the private Redis (process or container) every S seconds while "
                         "work is pending, then restart it (needs a server this client started)"
                         + default("batch.kill_redis_every_s", off=True))
+    parser.add_argument("--kill-redis-at", type=int, action="append", default=[], metavar="N",
+                        help="SIGKILL the private Redis once N entries are committed, then restart it "
+                        "(a logical kill point, not a timer: the same N hits the same moment of the job "
+                        "on every run). Repeatable")
     parser.add_argument("--chaos", type=int, metavar="SEED",
                         help="seeded crash schedule: some workers die at a random point and arrival, "
                         "and the private Redis is killed after a random number of committed files; "
@@ -83,11 +87,16 @@ def batch_main(argv: Sequence[str]) -> int:
     args = parse_args(argv)
     settings, inputs = settings_and_inputs(args, overrides(args))
     external = bool(myrds.external_url(settings.redis_url, settings.redis_backend))
-    if settings.batch.kill_redis_every_s and external:
-        raise UserError("--kill-redis-every needs a Redis started by this client; drop --redis-url/REDIS_URL")
-    plan = None
+    if (settings.batch.kill_redis_every_s or args.kill_redis_at) and external:
+        raise UserError("--kill-redis-every and --kill-redis-at need a Redis started by this client; "
+                        "drop --redis-url/REDIS_URL")
+    if any(n < 1 for n in args.kill_redis_at):
+        raise UserError("--kill-redis-at N: N is a number of committed entries, at least 1")
+    plan = BatchPlan(seed=None, crashes={}, redis_kills_after=tuple(sorted(args.kill_redis_at))) \
+        if args.kill_redis_at else None
     if args.chaos is not None:
         plan = batch_schedule(args.chaos, settings.batch.workers, len(inputs), not external)
+        plan = replace(plan, redis_kills_after=tuple(sorted((*plan.redis_kills_after, *args.kill_redis_at))))
         crashes = {**plan.crashes, **settings.batch.crash}
         settings = replace(settings, batch=replace(settings.batch, crash=crashes))
         log.info("chaos seed %d: crashes %s, Redis kills after %s committed files",

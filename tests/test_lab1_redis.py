@@ -2,6 +2,8 @@
 
 * Redis SIGKILLed and restarted mid-job leaves the table exact, and each
   restart is reported;
+* a Redis rollback that undoes the end of the job after the workers have left
+  is redone by replacements that the replacement limit does not charge;
 * the commit function is present after every restart (from the snapshot, or
   loaded again);
 * no process busy-loops while Redis is down, and the job finishes when it is back;
@@ -65,6 +67,21 @@ def test_redis_sigkilled_and_restarted_mid_job_keeps_the_table_exact(tmp_run, tm
     assert_same_table(serial(data), table)
     assert record.redis_restarts >= 2, record
     assert result.stderr.count("redis restarted") == record.redis_restarts
+
+
+@pytest.mark.crash
+@pytest.mark.timeout(120)
+def test_rollback_after_the_workers_left_is_redone_without_charging_the_limit(tmp_run, tmp_path):
+    # Kill Redis once every entry is committed, with no snapshot since the job
+    # began: the restart rolls back to "nothing done", usually after the workers
+    # saw the job finished and exited. A limit of 0 replacements means only
+    # rollback-explained replacements (free) may finish the job.
+    data = make_corpus(tmp_path / "rb", n_files=8, words_per_file=500, seed=23)
+    write_config(tmp_run, batch={"workers": 2, "batch_files": 1, "bgsave_interval_s": 3600,
+                                 "max_replacement_workers": 0})
+    result, table, record = run_batch(tmp_run, data, "--kill-redis-at", "8", timeout=90)
+    assert_same_table(serial(data), table)
+    assert record.redis_restarts == 1, describe(result)
 
 
 @pytest.mark.crash

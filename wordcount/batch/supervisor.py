@@ -41,6 +41,8 @@ class Supervisor:
     exited: set = field(default_factory=set)  # names whose exit is already traced
     replacements: int = 0
     generation: int = 0
+    restarts_seen_alive: int = 0  # Redis restarts so far, the last time a worker was seen running
+    rollback_replacements: int = 0  # replacements not charged to the limit (see replace_all)
 
     def start_worker(self, name: str) -> None:
         """Start and register one worker, where `batch.placement` puts it (its launch
@@ -60,30 +62,46 @@ class Supervisor:
     def start_all(self) -> None:
         private.write_file(self.settings_path, to_json(private.for_children(self.settings)))
         for i in range(self.settings.batch.workers):
-            if i and i % DONE_CHECK_EVERY == 0 and self._finished_early():
+            if i and i % DONE_CHECK_EVERY == 0 and self.done_now():
                 log.info("the job finished while workers were starting; started %d of %d", i,
                          self.settings.batch.workers)
                 return
             self.start_worker(f"w{i}")
 
-    def _finished_early(self) -> bool:
+    def done_now(self) -> bool:
         """Whether the workers started so far already did everything (small inputs, many workers)."""
         try:
             return is_done(self.conn, self.keys)
         except redis.RedisError:
             return False
 
+    def rolled_back(self) -> bool:
+        """Whether every worker exited cleanly and Redis restarted since one was
+        last seen running: a rollback to a snapshot from before the end of the
+        job undid the "done" they saw. Their exits were no failure, so the
+        replacements that finish the rolled-back work are not charged to
+        `batch.max_replacement_workers` (a worker that exits early on its own,
+        with no restart to explain it, still is)."""
+        restarts = self.server.restarts if self.server else 0
+        return restarts > self.restarts_seen_alive and all(p.returncode == 0 for p in self.workers.values())
+
     def replace_all(self) -> None:
         """Every worker exited but work is pending: start a new generation, as
         long as the job's total of replacement workers stays within the limit."""
         workers, limit = self.settings.batch.workers, self.settings.batch.max_replacement_workers
-        if self.replacements + workers > limit:
+        free = self.rolled_back()
+        if free:
+            self.rollback_replacements += workers
+            log.warning("a Redis restart rolled back the end of the job after the workers left; "
+                        "starting %d replacements to redo it", workers)
+        elif self.replacements - self.rollback_replacements + workers > limit:
             raise JobFailed(
                 f"every worker died and the job is not done after {self.replacements} replacements "
                 f"(batch.max_replacement_workers={limit}); last worker said: "
                 f"{self._last_log_line()!r}; logs in {self.run_path}/logs")
         self.generation += 1
-        log.warning("all workers exited with work pending; starting %d replacements", workers)
+        if not free:
+            log.warning("all workers exited with work pending; starting %d replacements", workers)
         trace.event(trace.REPLACEMENTS, generation=self.generation, count=workers)
         for i in range(workers):
             self.replacements += 1
@@ -123,6 +141,8 @@ class Supervisor:
         try:
             while True:
                 wait_for_exit(self.workers.values(), TICK_S)
+                if any(p.poll() is None for p in self.workers.values()):
+                    self.restarts_seen_alive = self.server.restarts if self.server else 0
                 now = time.monotonic()
                 try:
                     files, bytes_, stolen = self.progress()
@@ -132,7 +152,7 @@ class Supervisor:
                         next_save = time.monotonic() + self.settings.batch.bgsave_interval_s
                 except redis.RedisError as exc:
                     log.debug("Redis unavailable to the client: %s", exc)
-                if kill_every and self.server and now >= next_kill and files < self.total_files:
+                if kill_every and self.server and now >= next_kill and not self.done_now():
                     self.restart_redis(files)
                     next_kill = time.monotonic() + kill_every
                 if self.redis_kills_after and self.server and files >= self.redis_kills_after[0]:

@@ -25,7 +25,7 @@ from wordcount.ids import all_names
 
 @dataclass(frozen=True)
 class BatchPlan:
-    seed: int
+    seed: int | None  # None: kills given by flags (--kill-redis-at), not drawn from a seed
     crashes: dict = field(default_factory=dict)  # worker name -> "point@k", a `crash` setting entry
     redis_kills_after: tuple = ()  # kill Redis once this many files are committed
 
