@@ -25,10 +25,13 @@ import logging
 import platform
 import signal
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
+from kit import run as kit_run
 from kit.grading import items, report, runner
 from kit.grading.data import Corpora
 from kit.grading.rubric import load_rubric, select
@@ -63,6 +66,10 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--out", metavar="DIR", help="report directory (default: .wc-run/grade/lab<N>-<time>)")
     parser.add_argument("--jobs-timeout-scale", type=float, default=1.0, metavar="X",
                         help="multiply every item's timeout by X (slow machines)")
+    parser.add_argument("--parallel", type=int, default=2, metavar="N",
+                        help="run up to N items side by side (default 2; 1 = one at a time). Speed items and "
+                        "items marked \"alone\" in the rubric always run by themselves; the grade does not "
+                        "depend on N")
     parser.add_argument("--fail-under", type=float, metavar="POINTS",
                         help="exit 1 if the total is below POINTS")
     parser.add_argument("--log-level", default="INFO", type=str.upper, choices=("DEBUG", "INFO", "WARNING", "ERROR"),
@@ -70,6 +77,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.jobs_timeout_scale <= 0:
         parser.error("--jobs-timeout-scale must be > 0")
+    if args.parallel < 1:
+        parser.error("--parallel must be >= 1")
     return args
 
 
@@ -129,23 +138,80 @@ def grade(args: argparse.Namespace) -> dict[str, Any]:
         "started_at": started.isoformat(timespec="seconds"),
     }
     unavailable = preflight(chosen)
-    outcomes: list[items.Outcome] = []
-    failed: str | None = None
-    for prep in prepared:
-        if unavailable:
-            outcome = items.Outcome(prep.item.id, prep.item.title, prep.item.points, seed=seed,
-                                    command=prep.command, reasons=[unavailable], item_dir=str(prep.dir))
-        elif failed and lab.skip_after_failure:
-            outcome = skipped(prep, seed, f"skipped: item {failed} failed earlier")
-        else:
-            outcome = items.run_item(ctx, prep)
+    done: dict[int, items.Outcome] = {}
+    lock = threading.Lock()
+
+    def record(index: int, outcome: items.Outcome) -> None:
+        """Keep an outcome and rewrite the report (so far, in rubric order)."""
         log.info("item %s: %s (%.1fs)", outcome.id, outcome.status, outcome.duration_s)
-        if outcome.status == "fail":
-            failed = failed or outcome.id
-        outcomes.append(outcome)
-        result = report.summary({**header, "duration_s": round(time.monotonic() - t0, 1)}, outcomes)
-        report.write(result, out)
+        with lock:
+            done[index] = outcome
+            so_far = settle(lab, [done[i] for i in sorted(done)], [prepared[i] for i in sorted(done)], seed)
+            report.write(report.summary({**header, "duration_s": round(time.monotonic() - t0, 1)}, so_far), out)
+
+    for prep in prepared:  # corpora and serial counts first, one at a time: the items share them
+        ctx.corpora.directory(ctx.rubric.corpora[prep.item.corpus])
+        ctx.corpora.expected(prep.data, prep.settings)
+    if unavailable:
+        for i, prep in enumerate(prepared):
+            record(i, items.Outcome(prep.item.id, prep.item.title, prep.item.points, seed=seed,
+                                    command=prep.command, reasons=[unavailable], item_dir=str(prep.dir)))
+    else:
+        run_all(ctx, prepared, args.parallel, lab.skip_after_failure, record)
+    outcomes = settle(lab, [done[i] for i in sorted(done)], prepared, seed)
+    result = report.summary({**header, "duration_s": round(time.monotonic() - t0, 1)}, outcomes)
+    report.write(result, out)
     return result
+
+
+def run_all(ctx: items.Context, prepared: list[items.Prepared], parallel: int, stop_after_failure: bool,
+            record: Callable[[int, items.Outcome], None]) -> None:
+    """Run the items, up to `parallel` side by side, then the ones that must run
+    alone (their timing is what they grade). Once an item fails in a lab that
+    skips after a failure, no later item starts (settle() decides their verdict)."""
+    shared = [i for i, p in enumerate(prepared) if not p.item.alone]
+    alone = [i for i, p in enumerate(prepared) if p.item.alone]
+    failed: list[int] = []
+
+    def one(i: int) -> None:
+        if stop_after_failure and failed and min(failed) < i:
+            return
+        outcome = items.run_item(ctx, prepared[i])
+        if outcome.status == "fail":
+            failed.append(i)
+        record(i, outcome)
+
+    pool = ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="item")
+    try:
+        for future in [pool.submit(one, i) for i in shared]:
+            future.result()
+    except BaseException:
+        kit_run.CANCEL.set()  # every job in progress stops what it started
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+    for i in alone:
+        one(i)
+
+
+def settle(lab, outcomes: list[items.Outcome], prepared: list[items.Prepared], seed: int) -> list[items.Outcome]:
+    """Every item's outcome in rubric order, with the skip rule applied the same
+    way whatever ran side by side: in a lab that skips after a failure, every
+    item after the first failed one (rubric order) is skipped with 0 points,
+    even if it ran meanwhile."""
+    by_id = {o.id: o for o in outcomes}
+    settled: list[items.Outcome] = []
+    first_failure: str | None = None
+    for prep in prepared:
+        outcome = by_id.get(prep.item.id)
+        if first_failure and lab.skip_after_failure:
+            outcome = skipped(prep, seed, f"skipped: item {first_failure} failed earlier")
+        elif outcome is None:
+            continue
+        elif outcome.status == "fail":
+            first_failure = outcome.id
+        settled.append(outcome)
+    return settled
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
-from kit.grading.checks import stale_completions
+from kit.grading.checks import repeated_work, stale_completions, unexplained_exits
 from kit.run import Finished
 from support import REPO, run_command
 
@@ -42,6 +42,8 @@ RUBRIC = REPO / "tests" / "rubric.json"
 BROKEN = [
     (1, "lua", "lua_ignores_xack.lua", "slow_worker_stolen"),
     (1, "worker", "worker_exits_early.py", "crash_after_read"),
+    (1, "worker", "worker_busy_polls.py", "crash_after_read"),  # exact, but spins: over the CPU budget
+    (1, "worker", "worker_gives_up_on_redis_error.py", "redis_restart"),  # replacements hide it; exit statuses do not
     (2, "mapper", "mapper_forgets_cursor", "mapper_killed_once"),  # recovery re-sends counted files
     (2, "reducer", "reducer_snapshots_unaligned", "idle_mapper_alignment"),  # recovery loses in-flight counts
     (2, "coordinator", "coordinator_accepts_stale_acks", "stale_acks_ignored"),  # completes a checkpoint early
@@ -217,6 +219,10 @@ def _unknown_check_rubric(tmp_path: Path) -> list[str]:
     return _edited_rubric(tmp_path, lambda item: item.update(expect={"check.no_such_thing": "== 0"}))
 
 
+def _bad_budget_rubric(tmp_path: Path) -> list[str]:
+    return _edited_rubric(tmp_path, lambda item: item.update(budgets={"cpu_s": {"bsae": 1}}))
+
+
 def _unknown_field_rubric(tmp_path: Path) -> list[str]:
     return _edited_rubric(tmp_path, lambda item: item.update(expect={"stolne": ">= 1"}))
 
@@ -226,14 +232,58 @@ def _unknown_field_rubric(tmp_path: Path) -> list[str]:
     (_unknown_field_rubric, "'stolne': not a number of the run record"),
     (_typo_rubric, "unknown key(s) pionts"),
     (_unknown_check_rubric, "'check.no_such_thing': no such check"),
+    (_bad_budget_rubric, "budget 'cpu_s': unknown term 'bsae'"),
     (lambda tmp: ["--only", "no_such_item"], "unknown item(s) no_such_item"),
     (lambda tmp: ["--part", f"worker={tmp}/missing.py"], "does not exist"),
     (lambda tmp: ["--part", "gizmo=worker.py"], "unknown part 'gizmo'"),
     (lambda tmp: ["--data", f"{tmp}/nowhere"], "does not exist"),
-], ids=["bad-json", "unknown-record-field", "typo-key", "unknown-check", "unknown-item", "missing-part", "unknown-part", "missing-data"])
+], ids=["bad-json", "unknown-record-field", "typo-key", "unknown-check", "bad-budget", "unknown-item", "missing-part", "unknown-part", "missing-data"])
 @pytest.mark.timeout(60)
 def test_user_mistakes_are_one_line(tmp_path, make_args, message):
     result = run_grader("--lab", "1", "--out", str(tmp_path / "grade"), *make_args(tmp_path), timeout=50)
     assert result.returncode == 2, result
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.stderr
+
+
+def _exit(target: str, pid: int, status: int, t: float) -> dict:
+    return {"t": t, "proc": "client", "ev": "exit", "target": target, "target_pid": pid, "status": status}
+
+
+def test_unexplained_exit_check_excuses_only_injected_faults():
+    """check.unexplained_exits: a non-zero exit is excused by a kill of that pid, a crash event from it, or
+    its replacement while it still ran (a superseded zombie); a worker that gave up on its own is counted."""
+    events = [{"t": 0.0, "proc": "client", "ev": "spawn", "target": "w0", "target_pid": 10},
+              {"t": 0.0, "proc": "client", "ev": "spawn", "target": "w1", "target_pid": 11},
+              {"t": 0.0, "proc": "client", "ev": "spawn", "target": "w2", "target_pid": 12},
+              {"t": 1.0, "pid": 10, "proc": "w0", "ev": "crash", "point": "after_read"},
+              {"t": 1.5, "proc": "client", "ev": "kill", "target": "w1", "target_pid": 11},
+              _exit("w0", 10, 3, 1.1), _exit("w1", 11, -9, 1.6), _exit("w2", 12, 0, 2.0)]
+    assert unexplained_exits(events) == 0
+    gave_up = [*events, {"t": 2.1, "proc": "client", "ev": "spawn", "target": "w3", "target_pid": 13},
+               _exit("w3", 13, 1, 2.5)]
+    assert unexplained_exits(gave_up) == 1
+    # Replaced while still running (its own exit event comes after the replacement's spawn): excused.
+    zombie = [{"t": 0.0, "proc": "coordinator", "ev": "spawn", "target": "mapper-0", "target_pid": 20},
+              {"t": 1.0, "proc": "coordinator", "ev": "spawn", "target": "mapper-0", "target_pid": 21},
+              {"t": 2.0, "pid": 20, "proc": "mapper-0", "ev": "exit", "code": 76},
+              _exit("mapper-0", 20, 76, 3.0), _exit("mapper-0", 21, 0, 3.0)]
+    assert unexplained_exits(zombie) == 0
+    died_first = [zombie[0], _exit("mapper-0", 20, 1, 0.5), zombie[1], zombie[4]]
+    assert unexplained_exits(died_first) == 1
+    assert unexplained_exits([{"t": 0.0, "proc": "client", "ev": "run_start"}]) is None  # nothing to check
+
+
+def test_repeated_work_check_excuses_steals_and_rollbacks():
+    """check.repeated_work: an entry read or committed twice counts, unless a steal took it or a Redis
+    kill/restart (a rollback) came between."""
+    def ev(t: float, name: str, *ids: str, **extra: object) -> dict:
+        return {"t": t, "proc": "w0", "ev": name, "ids": list(ids), **extra}
+
+    fine = [ev(1, "read", "a"), ev(2, "commit", "a"), ev(3, "steal", "a"),
+            ev(4, "kill", target="redis"), ev(5, "redis_restart", target="redis"),
+            ev(6, "read", "a"), ev(7, "commit", "a")]
+    assert repeated_work(fine) == 0
+    assert repeated_work([ev(1, "read", "a", "b"), ev(2, "read", "b"), ev(3, "commit", "a"),
+                          ev(4, "commit", "a")]) == 2
+    assert repeated_work([ev(1, "steal", "a")]) is None  # no reads or commits traced: not checkable

@@ -52,6 +52,73 @@ def _coordinator(events: Iterable[dict[str, Any]]) -> Iterable[dict[str, Any]]:
     return (e for e in events if e.get("proc") == "coordinator")
 
 
+def unexplained_exits(events: Events) -> int | None:
+    """Workers whose supervisor saw them exit with a non-zero status that no
+    injected fault explains: no kill of that pid, no crash event from it. A part
+    that gives up on a Redis error, or dies of an exception, shows here even
+    when replacements or a recovery still get the table right. The supervisor
+    (client or coordinator, framework code) writes these exit events, so the
+    check does not depend on what a swapped part traces."""
+    exits = [e for e in events if e.get("ev") == "exit" and "target_pid" in e and e.get("target") != "redis"]
+    if not exits:
+        return None
+    explained = {e.get("target_pid") for e in events if e.get("ev") == "kill"}
+    explained |= {e.get("pid") for e in events if e.get("ev") == "crash"}
+    explained |= _replaced(events)
+    return sum(1 for e in exits if e.get("status") not in (0, None) and e["target_pid"] not in explained)
+
+
+def _replaced(events: Events) -> set[int]:
+    """Pids their supervisor replaced while they were still running (e.g. a mapper
+    cut off by a partition, which exits on its own once it learns it was
+    superseded): the process's own exit event comes after its replacement's
+    spawn. One that died first (no exit event of its own, or an earlier one) is
+    not explained by its replacement."""
+    own_exit = {e.get("pid"): e.get("t", 0.0) for e in events if e.get("ev") == "exit" and "code" in e}
+    current: dict[str, int] = {}
+    replaced: set[int] = set()
+    for e in sorted(events, key=lambda e: e.get("t", 0.0)):
+        if e.get("ev") == "spawn" and "target" in e:
+            old = current.get(e["target"])
+            if old is not None and own_exit.get(old, -1.0) > e.get("t", 0.0):
+                replaced.add(old)
+            current[e["target"]] = e.get("target_pid")
+    return replaced
+
+
+def repeated_work(events: Events) -> int | None:
+    """Lab 1: entries read again by XREADGROUP, or committed again, with nothing
+    to explain it. A steal is its own explanation (the entry was idle past the
+    claim timeout); a Redis kill explains redoing anything (the restart rolls
+    the job back to a snapshot). Anything else, e.g. a worker that re-reads its own
+    pending entries every round or a commit function that applies an entry
+    twice, is work repeated without cause, however exact the table."""
+    ordered = sorted((e for e in events if e.get("ev") in ("read", "steal", "commit")
+                      or (e.get("ev") in ("kill", "redis_restart") and e.get("target") == "redis")),
+                     key=lambda e: e.get("t", 0.0))
+    if not any(e["ev"] in ("read", "commit") for e in ordered):
+        return None
+    delivered: set[str] = set()
+    committed: set[str] = set()
+    repeats = 0
+    for e in ordered:
+        ids = e.get("ids") or []
+        # The kill is traced just before it lands and the restart just after the
+        # new server answers: what falls between may be on either server.
+        if e["ev"] in ("kill", "redis_restart"):
+            delivered.clear()
+            committed.clear()
+        elif e["ev"] == "steal":
+            delivered.update(ids)
+        else:
+            seen = delivered if e["ev"] == "read" else committed
+            repeats += sum(1 for i in ids if i in seen)
+            seen.update(ids)
+    return repeats
+
+
 CHECKS: dict[str, Callable[[Events], Optional[int]]] = {
     "stale_completions": stale_completions,
+    "unexplained_exits": unexplained_exits,
+    "repeated_work": repeated_work,
 }

@@ -46,6 +46,13 @@ HINTS = {
     "zombies_exited": "the cut-off worker did not exit by itself: it must stop once the coordinator answers its "
                       "heartbeat with 'superseded', or once it has heard nothing for stream.lost_contact_s",
     "zombies_stopped": "a superseded worker was still running at the end and had to be stopped",
+    "check.unexplained_exits": "a worker exited with a non-zero status that no injected fault explains (it gave up, "
+                               "e.g. on a Redis or socket error it should have retried, or died of an exception); "
+                               "the table may still be right because a replacement finished its work",
+    "check.repeated_work": "an entry was read or committed again with no steal or Redis rollback to explain it "
+                           "(re-reading one's own pending entries, or a commit that applies an entry twice)",
+    "stolen_live": "entries were stolen from a worker that was still counting them: it must keep its pending "
+                   "entries fresh (wc_touch after every chunk) while it counts",
     "check.stale_completions": "the coordinator declared a checkpoint complete without an ack from every worker "
                                "under the current recovery id: an ack from before a recovery (or of an abandoned "
                                "checkpoint with the same id) was counted, or a duplicated ack stood in for a worker that never acked",
@@ -216,7 +223,8 @@ def _last_error(client_log: Path) -> str:
         return ""
 
 
-def judge(ctx: Context, prep: Prepared, done: Finished, expected: dict[str, int], out: Outcome) -> RunRecord:
+def judge(ctx: Context, prep: Prepared, done: Finished, expected: dict[str, int], out: Outcome,
+          serial_s: float = 0.0) -> RunRecord:
     """Fill in reasons (empty = pass): the table first, then the exit status, then expectations.
 
     Returns the run record.
@@ -242,11 +250,57 @@ def judge(ctx: Context, prep: Prepared, done: Finished, expected: dict[str, int]
         trace = _trace_path(prep, record)
         for exp in item.expect:
             check_expectation(exp, record, trace, out)
+        judge_budgets(ctx, item, done, record, trace, serial_s, out)
     for key in ("elapsed_s", "stolen", "redis_restarts", "replacements", "kills", "checkpoints_completed", "job"):
         value = getattr(record, key)
         if value is not None and value != "":
             out.details.setdefault(key, round(value, 2) if isinstance(value, float) else value)
     return record
+
+
+def processes_started(trace: Path | None) -> int | None:
+    """The job's Python processes: the client plus every worker, coordinator or
+    replacement a supervisor spawned (Redis and its restarts cost little CPU
+    and are left to a budget's base)."""
+    if trace is None:
+        return None
+    spawns = [e for e in read_trace(trace) if e.get("ev") == "spawn" and e.get("target") != "redis"]
+    return 1 + len(spawns)
+
+
+def judge_budgets(ctx: Context, item: Item, done: Finished, record: RunRecord, trace: Path | None,
+                  serial_s: float, out: Outcome) -> None:
+    """CPU time and wall time within the item's budgets (rubric `budgets`). The
+    wall-time bound stretches with --jobs-timeout-scale like every timeout; CPU
+    time does not depend on how busy the machine is, so its bound does not."""
+    processes = processes_started(trace)
+    for budget in item.budgets:
+        if budget.per_process and processes is None:
+            out.notes.append(f"budget {budget.name} not checked: the run left no trace file")
+            continue
+        limit = budget.seconds(processes or 0, serial_s)
+        if budget.name == "cpu_s":
+            used, what = done.cpu_s, "CPU time (all of the job's processes)"
+        else:
+            used, what = record.number("elapsed_s"), "wall time"
+            limit *= ctx.timeout_scale
+        if not isinstance(used, (int, float)):
+            out.notes.append(f"budget {budget.name} not checked: nothing measured it")
+            continue
+        out.details[f"{budget.name}_budget"] = round(limit, 2)
+        if used > limit:
+            out.reasons.append(
+                f"over budget: {what} {used:.2f}s, allowed {limit:.2f}s "
+                f"({budget.base:g} + {budget.per_process:g} x {processes or 0} processes + {budget.serial:g} x "
+                f"serial {serial_s:.2f}s): {BUDGET_HINTS[budget.name]}")
+
+
+BUDGET_HINTS = {
+    "cpu_s": "a part spends CPU while it should wait (polling Redis or a socket without blocking, a loop that "
+             "spins instead of sleeping until its timeout)",
+    "elapsed_s": "the job is correct but slow to finish: a part stalls or spins where it should move on "
+                 "(waits for a timeout it need not, retries too slowly, blocks the others)",
+}
 
 
 def judge_speed(item: Item, record: RunRecord, serial_s: float, out: Outcome) -> None:
@@ -308,7 +362,9 @@ def run_item(ctx: Context, prep: Prepared) -> Outcome:
     log.info("item %s: %s", item.id, prep.command)
     done = runner.run_client(prep.argv[1:], prep.dir / "client.log", item.timeout_s * ctx.timeout_scale)
     out.duration_s = round(done.duration_s, 2)
-    record = judge(ctx, prep, done, expected.table, out)
+    if done.cpu_s is not None:
+        out.details["cpu_s"] = round(done.cpu_s, 2)
+    record = judge(ctx, prep, done, expected.table, out, expected.serial_s)
     if item.kind == "speed" and not out.reasons:
         judge_speed(item, record, expected.serial_s, out)
     if out.reasons:

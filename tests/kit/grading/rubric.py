@@ -18,8 +18,11 @@ from wordcount.config_legacy import upgrade_layout
 from wordcount.errors import UserError
 from wordcount.record import RunRecord
 
-ITEM_KEYS = {"id", "title", "points", "timeout_s", "args", "corpus", "settings", "expect", "kind", "max_ratio"}
-LAB_KEYS = {"title", "corpus", "skip_after_failure", "settings", "items"}
+ITEM_KEYS = {"id", "title", "points", "timeout_s", "args", "corpus", "settings", "expect", "kind", "max_ratio",
+             "budgets", "alone"}
+LAB_KEYS = {"title", "corpus", "skip_after_failure", "settings", "items", "expect", "budgets"}
+# budget name -> the terms of its bound: seconds = base + per_process * processes + serial * serial count's seconds
+BUDGET_TERMS = {"cpu_s": ("base", "per_process", "serial"), "elapsed_s": ("base", "serial")}
 TOP_KEYS = {"seed", "log_tail_lines", "corpora", "labs"}
 KINDS = ("correct", "speed")
 # Flags the grader sets itself; a rubric setting them would make the run and the serial count disagree.
@@ -47,6 +50,24 @@ class Expectation:
 
 
 @dataclass(frozen=True)
+class Budget:
+    """A bound in seconds on what an item's job may use: `base + per_process *
+    processes + serial * serial_s`, where processes counts every process the job
+    started (restarts included) and serial_s is the serial count's time on the
+    item's data. `cpu_s` bounds the CPU time of the whole job (busy polling
+    blows it while correct parts wait mostly idle); `elapsed_s` bounds its wall
+    time (a part that stalls or spins where it should move on)."""
+
+    name: str
+    base: float = 0.0
+    per_process: float = 0.0
+    serial: float = 0.0
+
+    def seconds(self, processes: int, serial_s: float) -> float:
+        return self.base + self.per_process * processes + self.serial * serial_s
+
+
+@dataclass(frozen=True)
 class Corpus:
     """A synthetic corpus: data/generate.py --size SIZE --files FILES --seed SEED."""
 
@@ -67,6 +88,8 @@ class Item:
     expect: tuple[Expectation, ...] = ()
     kind: str = "correct"
     max_ratio: float = 0.0
+    budgets: tuple[Budget, ...] = ()
+    alone: bool = False  # runs by itself, never side by side with another item (speed items always do)
 
 
 @dataclass(frozen=True)
@@ -126,7 +149,31 @@ def parse_expectation(name: str, spec: Any, where: str) -> Expectation:
     return Expectation(name, match.group(1), float(match.group(2)))
 
 
-def _item(raw: Any, where: str, corpora: dict[str, Corpus], lab_corpus: str) -> Item:
+def _budget_specs(raw: Any, where: str) -> dict[str, dict[str, float]]:
+    """A `budgets` object: {"cpu_s": {"base": 1, "per_process": 0.5, "serial": 3}, "elapsed_s": {...}}."""
+    _need(isinstance(raw, dict), where, "'budgets' must be an object like {\"cpu_s\": {\"base\": 1}}")
+    out: dict[str, dict[str, float]] = {}
+    for name, terms in raw.items():
+        if name.startswith("_"):
+            continue
+        _need(name in BUDGET_TERMS, where, f"budget {name!r}: unknown (budgets: {', '.join(BUDGET_TERMS)})")
+        _need(isinstance(terms, dict) and terms, where, f"budget {name!r} must be an object of terms")
+        for term, value in terms.items():
+            _need(term in BUDGET_TERMS[name], where,
+                  f"budget {name!r}: unknown term {term!r} (terms: {', '.join(BUDGET_TERMS[name])})")
+            _need(_number(value) and value >= 0, where, f"budget {name!r}: {term} must be a number >= 0")
+        out[name] = {k: float(v) for k, v in terms.items()}
+    return out
+
+
+def _budgets(lab: dict[str, dict[str, float]], item: dict[str, dict[str, float]]) -> tuple[Budget, ...]:
+    """The lab's budgets with the item's terms on top (an item may also add one)."""
+    names = sorted({*lab, *item})
+    return tuple(Budget(n, **{**lab.get(n, {}), **item.get(n, {})}) for n in names)
+
+
+def _item(raw: Any, where: str, corpora: dict[str, Corpus], lab_corpus: str,
+          lab_expect: dict[str, Any] | None = None, lab_budgets: dict[str, dict[str, float]] | None = None) -> Item:
     _need(isinstance(raw, dict), where, "each item must be an object")
     where = f"{where} {raw.get('id', '?')!r}"
     _check_keys(raw, ITEM_KEYS, where)
@@ -144,6 +191,8 @@ def _item(raw: Any, where: str, corpora: dict[str, Corpus], lab_corpus: str) -> 
     settings = _settings(raw, where)
     expect = raw.get("expect", {})
     _need(isinstance(expect, dict), where, "'expect' must be an object like {\"stolen\": \">= 1\"}")
+    expect = {**(lab_expect or {}), **expect}
+    budgets = _budgets(lab_budgets or {}, _budget_specs(raw.get("budgets", {}), where))
     kind = raw.get("kind", "correct")
     _need(kind in KINDS, where, f"'kind' must be one of {', '.join(KINDS)}")
     max_ratio = raw.get("max_ratio", 0.0)
@@ -153,7 +202,7 @@ def _item(raw: Any, where: str, corpora: dict[str, Corpus], lab_corpus: str) -> 
         id=raw["id"], title=str(raw.get("title", raw["id"])), points=float(raw["points"]),
         timeout_s=float(raw["timeout_s"]), args=tuple(args), corpus=corpus, settings=settings,
         expect=tuple(parse_expectation(k, v, where) for k, v in expect.items()), kind=kind,
-        max_ratio=float(max_ratio),
+        max_ratio=float(max_ratio), budgets=budgets, alone=bool(raw.get("alone", False)) or kind == "speed",
     )
 
 
@@ -162,7 +211,10 @@ def _lab(number: int, raw: Any, where: str, corpora: dict[str, Corpus]) -> Lab:
     _check_keys(raw, LAB_KEYS, where)
     corpus = raw.get("corpus", next(iter(corpora), ""))
     _need(isinstance(raw.get("items"), list) and raw["items"], where, "'items' must be a non-empty list")
-    items = tuple(_item(r, f"{where} item", corpora, corpus) for r in raw["items"])
+    expect = raw.get("expect", {})
+    _need(isinstance(expect, dict), where, "'expect' must be an object like {\"check.repeated_work\": \"== 0\"}")
+    budgets = _budget_specs(raw.get("budgets", {}), where)
+    items = tuple(_item(r, f"{where} item", corpora, corpus, expect, budgets) for r in raw["items"])
     ids = [i.id for i in items]
     dupes = sorted({i for i in ids if ids.count(i) > 1})
     _need(not dupes, where, f"duplicate item id(s) {', '.join(dupes)}")
