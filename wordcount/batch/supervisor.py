@@ -59,12 +59,23 @@ class Supervisor:
     def settings_path(self) -> str:
         return os.path.join(self.run_path, "settings.json")
 
+    @property
+    def generation_size(self) -> int:
+        """Workers per generation: `batch.workers`, but never more than there are
+        entries. A worker with nothing to read only costs its start-up (~0.3 s of
+        CPU, on the same cores the others count on): a job over one small file
+        starts one worker, not four."""
+        return max(1, min(self.settings.batch.workers, self.total_files))
+
     def start_all(self) -> None:
         private.write_file(self.settings_path, to_json(private.for_children(self.settings)))
-        for i in range(self.settings.batch.workers):
+        if self.generation_size < self.settings.batch.workers:
+            log.info("starting %d of the %d workers: the job has only %d entries", self.generation_size,
+                     self.settings.batch.workers, self.total_files)
+        for i in range(self.generation_size):
             if i and i % DONE_CHECK_EVERY == 0 and self.done_now():
                 log.info("the job finished while workers were starting; started %d of %d", i,
-                         self.settings.batch.workers)
+                         self.generation_size)
                 return
             self.start_worker(f"w{i}")
 
@@ -88,7 +99,7 @@ class Supervisor:
     def replace_all(self) -> None:
         """Every worker exited but work is pending: start a new generation, as
         long as the job's total of replacement workers stays within the limit."""
-        workers, limit = self.settings.batch.workers, self.settings.batch.max_replacement_workers
+        workers, limit = self.generation_size, self.settings.batch.max_replacement_workers
         free = self.rolled_back()
         if free:
             self.rollback_replacements += workers
