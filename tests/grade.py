@@ -133,6 +133,7 @@ def grade(args: argparse.Namespace) -> dict[str, Any]:
         "lab": lab.number, "title": lab.title, "rubric": str(Path(args.rubric).resolve()), "seed": seed,
         "repo": str(REPO), "out": str(out), "config": config_path,
         "parts": {**base.get("parts", {}), **parts},
+        "parts_used": report.parts_used(lab.number, {**base.get("parts", {}), **parts}, REPO),
         "data": {p.item.corpus if not args.data else "given": str(p.data) for p in prepared},
         "redis": redis_description(), "python": platform.python_version(),
         "started_at": started.isoformat(timespec="seconds"),

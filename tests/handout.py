@@ -14,21 +14,32 @@ region becomes one statement at the marker's indentation that fails loudly:
 `return redis.error_reply("not implemented: <hint>")` in Lua. Every other line
 is copied unchanged, so the handout installs and imports, and its tests fail
 with "not implemented" instead of an import error.
+
+Only the files git tracks are copied (`git ls-files`): never a virtualenv,
+students' submissions, grade reports, run directories or anything else that
+happens to lie in the instructor's checkout. What was left out is logged
+(untracked files that are not ignored as a warning: `git add` them if the
+students need them). Outside a git checkout the handout is refused, since
+there would be no telling the project from the rest. A copied file that names
+the instructor's checkout by its absolute path is a warning too: the
+students' install would point back at the instructor's tree.
 """
 from __future__ import annotations
 
 import argparse
-import os
+import logging
 import re
 import shutil
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
+log = logging.getLogger("handout")
 REPO = Path(__file__).resolve().parent.parent
 _BEGIN = re.compile(r"^(?P<indent>\s*)(?P<lead>#|--) BEGIN SOLUTION(?::\s*(?P<hint>.*))?$")
 _END = re.compile(r"^\s*(#|--) END SOLUTION\s*$")
-SKIP_DIRS = {".git", ".wc-run", "__pycache__", ".pytest_cache", "build", "generated"}
+SHOWN = 8  # left-out entries named in a log line; the rest are counted
 
 
 class HandoutError(Exception):
@@ -67,23 +78,73 @@ def strip_solutions(text: str, name: str = "<text>") -> tuple[str, int]:
     return "".join(out), regions
 
 
-def source_files(root: Path) -> list[Path]:
-    """Files git tracks (plus untracked, not ignored); a plain walk outside git."""
+def _git_paths(root: Path, *options: str) -> list[str]:
+    """`git ls-files -z OPTIONS` in `root`: paths relative to it. A HandoutError if `root`
+    is not a git checkout or git is missing: then there is no telling what the project is."""
     try:
-        listed = subprocess.run(
-            ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-            cwd=root, capture_output=True, text=True, check=True,
-        ).stdout.splitlines()
-        return [root / p for p in listed if (root / p).is_file()]
-    except (OSError, subprocess.CalledProcessError):
-        return [Path(d) / f for d, dirs, files in os.walk(root)
-                for f in files if not (set(Path(d).relative_to(root).parts) & SKIP_DIRS)]
+        done = subprocess.run(["git", "ls-files", "-z", *options], cwd=root, capture_output=True, check=False)
+    except OSError as exc:
+        raise HandoutError(f"cannot run git ({exc}); the handout copies only the files git tracks") from None
+    if done.returncode != 0:
+        why = (done.stderr.decode(errors="replace").strip().splitlines() or ["git ls-files failed"])[-1]
+        raise HandoutError(f"{root} is not a git checkout ({why}); the handout copies only the files git tracks")
+    return [p for p in done.stdout.decode("utf-8", errors="surrogateescape").split("\0") if p]
+
+
+def source_files(root: Path) -> list[Path]:
+    """The files git tracks under `root` (as they are in the working tree), nothing else."""
+    tracked = [root / p for p in _git_paths(root)]
+    files = [p for p in tracked if p.is_file()]
+    if not files:
+        raise HandoutError(f"git tracks no file under {root}; commit the project before making a handout")
+    for missing in sorted(set(tracked) - set(files)):
+        log.warning("tracked but missing from the working tree, not copied: %s", missing.relative_to(root))
+    return files
+
+
+def _top(path: str) -> str:
+    """The top-level entry of a path git printed: 'students/' for 'students/a/w.py', 'notes.txt'."""
+    first, sep, _ = path.partition("/")
+    return first + sep
+
+
+def summarise(paths: list[str]) -> str:
+    """'students/ (12 files), notes.txt': the top-level entries of `paths`, with file counts."""
+    tops = Counter(_top(p) for p in paths)
+    named = [f"{top} ({n} files)" if n > 1 else top for top, n in sorted(tops.items())]
+    more = f" and {len(named) - SHOWN} more" if len(named) > SHOWN else ""
+    return ", ".join(named[:SHOWN]) + more
+
+
+def log_left_out(root: Path) -> None:
+    """Say what the handout does not carry: untracked files git does not ignore (a warning:
+    maybe they were meant to be committed), and the top-level entries git ignores."""
+    untracked = _git_paths(root, "--others", "--exclude-standard")
+    if untracked:
+        log.warning("left out %d untracked file(s) that git does not ignore (git add them to hand them "
+                    "out): %s", len(untracked), summarise(untracked))
+    ignored = _git_paths(root, "--others", "--ignored", "--exclude-standard", "--directory")
+    top = [p for p in ignored if "/" not in p.rstrip("/")]
+    if top:
+        nested = len(ignored) - len(top)
+        log.info("left out what git ignores: %s%s", summarise(top),
+                 f" (and {nested} ignored entries inside tracked directories, such as caches)" if nested else "")
+
+
+def points_back(out_dir: Path, root: Path) -> list[str]:
+    """Files of the handout that name the instructor's checkout by its absolute path (a config
+    path, an install record): the students' copy would read or import from the instructor's tree."""
+    needles = {str(root).encode(), str(root.resolve()).encode()}
+    return sorted(str(f.relative_to(out_dir)) for f in out_dir.rglob("*")
+                  if f.is_file() and any(n in f.read_bytes() for n in needles))
 
 
 def build(out_dir: Path, root: Path = REPO) -> dict[str, int]:
     """Write the handout; returns {relative path: regions stubbed} for changed files."""
     changed: dict[str, int] = {}
-    for src in source_files(root):
+    files = source_files(root)
+    log_left_out(root)
+    for src in files:
         rel = src.relative_to(root)
         dst = out_dir / rel
         dst.parent.mkdir(parents=True, exist_ok=True)
@@ -94,6 +155,8 @@ def build(out_dir: Path, root: Path = REPO) -> dict[str, int]:
                 changed[str(rel)] = regions
                 continue
         shutil.copy2(src, dst)
+    for rel in points_back(out_dir, root):
+        log.warning("%s names the instructor's checkout %s: the students' copy would point back at it", rel, root)
     return changed
 
 
@@ -102,15 +165,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("out_dir", type=Path, help="where to write the student copy (must not exist)")
     parser.add_argument("--force", action="store_true", help="replace OUT_DIR if it exists")
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="handout: %(levelname)s: %(message)s")
     out = args.out_dir.resolve()
+    if out == REPO or REPO in out.parents or out in REPO.parents:  # checked before --force deletes anything
+        print(f"error: {out} is, holds or is inside the repository; write the handout elsewhere", file=sys.stderr)
+        return 2
     if out.exists():
         if not args.force:
             print(f"error: {out} exists; pick a new directory or pass --force", file=sys.stderr)
             return 2
         shutil.rmtree(out)
-    if out == REPO or REPO in out.parents:
-        print(f"error: {out} is inside the repository; write the handout elsewhere", file=sys.stderr)
-        return 2
     try:
         changed = build(out)
     except HandoutError as exc:

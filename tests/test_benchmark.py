@@ -50,6 +50,8 @@ def test_roles_and_stolen_live_of_any_record() -> None:
     assert role_of([py, "worker.py", "--name", "w3", "--job", "j"], "python3") == "worker w3"
     assert role_of([py, "-m", "mapper", "--id", "mapper-0", "--incarnation", "1"], "python3") == "mapper-0"
     assert role_of([py, "-m", "coordinator", "--spec", "s.json"], "python3") == "coordinator"
+    assert role_of([py, "-P", "-m", "coordinator", "--spec", "s.json"], "python3") == "coordinator"
+    assert role_of([py, "-c", "import runpy", "coordinator", "--spec", "s.json"], "python3") == "coordinator"
     assert role_of(["/usr/bin/redis-server", "-"], "redis-server") == "redis-server"
     assert stolen_live(RunRecord.from_json({"kind": "batch", "stolen": 3, "stolen_live": 2})) == 2  # newer record
     assert stolen_live(RunRecord(kind="batch", stolen=3)) is None  # a record without the field: "n/a"

@@ -4,6 +4,8 @@
   command reproduces the run) and on Lab 2;
 * each deliberately broken part in tests/broken/ fails the item meant to
   catch it, with reasons, the client's log and the replay command;
+* the report names each part the lab ran (reference or swapped) with its
+  path and sha256;
 * an item that hangs is killed after its timeout (with everything it started)
   and the later items are skipped;
 * the stale-completion trace check counts acks by recovery id;
@@ -15,15 +17,18 @@ servers; the autouse fixture in conftest.py checks nothing it started survives.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shlex
+import shutil
 import sys
 from pathlib import Path
 from typing import Callable
 
 import pytest
 from kit.grading.checks import repeated_work, stale_completions, unexplained_exits
+from kit.grading.report import parts_used
 from kit.run import Finished
 from support import REPO, run_command
 
@@ -152,6 +157,46 @@ def test_broken_variant_fails_its_item(tmp_path, lab, part, variant, item):
     assert verdict["reasons"][0].split(":")[0] in md
     if part == "lua":  # double counting: the report names the first differing words
         assert "words differ" in verdict["diff"] and "expected" in verdict["diff"], verdict
+
+
+@pytest.mark.timeout(120)
+def test_report_names_the_parts_used_with_their_hashes(tmp_path):
+    """report.json and report.md give each part of the lab its path and sha256: the swapped worker's
+    (a copy of ours with one comment added, so it differs), and the reference Lua and tokenizer."""
+    student = tmp_path / "alice" / "worker.py"
+    student.parent.mkdir()
+    student.write_text((REPO / "worker.py").read_text(encoding="utf-8") + "\n# alice\n", encoding="utf-8")
+    out = tmp_path / "grade"
+    result = run_grader("--lab", "1", "--only", "one_worker", "--part", f"worker={student}", "--out", str(out),
+                        "--jobs-timeout-scale", "3", timeout=100)
+    assert result.returncode == 0, describe(result, out)
+    report = load_report(out)
+    assert items_by_id(report)["one_worker"]["status"] == "pass", describe(result, out)
+    used = report["parts_used"]
+    assert sorted(used) == ["lua", "tokenizer", "worker"]
+    expected = {"worker": (student, True), "lua": (REPO / "lua" / "wordcount.lua", False),
+                "tokenizer": (REPO / "wordcount" / "tokenize.py", False)}
+    md = (out / "report.md").read_text(encoding="utf-8")
+    for name, (path, swapped) in expected.items():
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        assert used[name] == {"path": str(path.resolve()), "sha256": digest, "swapped": swapped}, used
+        assert f"| {name} | {'swapped' if swapped else 'reference'} | `{path.resolve()}` | `{digest}` |" in md, md
+
+
+def test_package_parts_are_hashed_over_their_files(tmp_path):
+    """Lab 2's parts are package directories: the hash is the documented one (a line per file,
+    `<relative path>\\0<sha256>\\n`, sorted, __pycache__ left out), recomputed here by hand."""
+    student = tmp_path / "bob" / "mapper"
+    shutil.copytree(REPO / "mapper", student, ignore=shutil.ignore_patterns("__pycache__"))
+    (student / "__pycache__").mkdir()
+    (student / "__pycache__" / "mapper.cpython-311.pyc").write_bytes(b"not part of the code")
+    used = parts_used(2, {"mapper": str(student)}, REPO)
+    assert sorted(used) == ["coordinator", "mapper", "reducer", "tokenizer"]
+    lines = "".join(f"{f.relative_to(student).as_posix()}\0{hashlib.sha256(f.read_bytes()).hexdigest()}\n"
+                    for f in sorted(student.glob("*.py")))
+    assert used["mapper"] == {"path": str(student), "sha256": hashlib.sha256(lines.encode()).hexdigest(),
+                              "swapped": True}
+    assert used["reducer"]["path"] == str(REPO / "reducer") and not used["reducer"]["swapped"]
 
 
 @pytest.mark.timeout(120)

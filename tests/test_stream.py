@@ -295,3 +295,25 @@ def test_a_swapped_part_is_the_one_that_runs(tmp_run, tmp_path, small_corpus, pa
     run = run_stream(tmp_run, small_corpus, "--part", f"{part}={copy}")
     logs = run.log("coordinator.log" if part == "coordinator" else f"{part}-0.0.log")
     assert "STUDENT PART" in logs
+
+
+def test_a_swapped_package_named_like_the_reference_runs_from_the_repository_root(tmp_run, tmp_path,
+                                                                                    small_corpus):
+    """A student's `mapper/` run from the repository root is the student's, not ours: the child is
+    started with `-P` (or its 3.10 equivalent), so the cwd, which holds our `mapper/`, is not put
+    in front of the part's own directory on sys.path."""
+    import shutil
+
+    repo = Path(__file__).resolve().parent.parent
+    copy = tmp_path / "student" / "mapper"
+    shutil.copytree(repo / "mapper", copy, ignore=shutil.ignore_patterns("__pycache__"))
+    with open(copy / "__init__.py", "a", encoding="utf-8") as fh:
+        fh.write('\nimport sys\nprint(f"STUDENT MAPPER {__file__}", file=sys.stderr)\n')
+    config = write_config(tmp_run, stream=STREAM_TEST)
+    result = run_client(["stream", "--config", config, "--data", small_corpus, "--part", f"mapper={copy}"],
+                        cwd=repo, timeout=80)
+    assert result.returncode == 0, describe(result)
+    assert_same_table(serial(small_corpus), read_output(tmp_run / "wordcount.tsv"))
+    run_path = next(p for p in (tmp_run / ".wc-run").iterdir() if (p / "logs").is_dir())
+    logs = (run_path / "logs" / "mapper-0.0.log").read_text(encoding="utf-8", errors="replace")
+    assert f"STUDENT MAPPER {copy / '__init__.py'}" in logs, logs[-2000:]

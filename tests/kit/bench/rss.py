@@ -67,7 +67,8 @@ def role_of(cmdline: list[str], name: str) -> str:
         return f"worker {after('--name')}"
     if after("--id"):  # a Lab 2 worker: --id mapper-0
         return str(after("--id"))
-    if any(Path(a).name == "coordinator" or a.startswith("coordinator") for a in cmdline[1:3]):
+    # a package part runs as `-P -m coordinator` (or `-c <bootstrap> coordinator` on Python 3.10)
+    if any(Path(a).name == "coordinator" or a.startswith("coordinator") for a in cmdline[1:4]):
         return "coordinator"
     script = next((a for a in cmdline[1:3] if a.endswith(".py")), None)
     return Path(script).stem if script else base

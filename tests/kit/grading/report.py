@@ -14,7 +14,21 @@ from typing import Any, TextIO
 
 from kit.grading.items import Outcome
 
+from wordcount.parts import LAB_PARTS, REFERENCE_IN_REPO, fingerprint
+
 FENCE = "```"
+
+
+def parts_used(lab: int, swapped: dict[str, str], repo: Path) -> dict[str, dict[str, Any]]:
+    """What each part the lab's jobs run was, reference or swapped: its absolute
+    path and sha256 (wordcount.parts.fingerprint), so a grade can be traced to
+    the exact code that earned it, even after the student edits their copy.
+    The reference is the one in `repo`, the checkout whose client the items run."""
+    used: dict[str, dict[str, Any]] = {}
+    for name in LAB_PARTS[lab]:
+        path = Path(swapped[name]) if swapped.get(name) else repo / REFERENCE_IN_REPO[name]
+        used[name] = {"path": str(path.resolve()), "sha256": fingerprint(path), "swapped": bool(swapped.get(name))}
+    return used
 
 
 def summary(header: dict[str, Any], outcomes: list[Outcome]) -> dict[str, Any]:
@@ -69,6 +83,18 @@ def _item_section(o: dict[str, Any], base: Path) -> list[str]:
     return lines
 
 
+def _parts_table(used: dict[str, dict[str, Any]]) -> list[str]:
+    """The code that was graded: one row per part, with the hash to check a copy against."""
+    if not used:
+        return []
+    lines = ["Parts used (sha256 of the file; of a package: see docs/instructors.md, \"Read a report\"):", "",
+             "| part | implementation | path | sha256 |", "| --- | --- | --- | --- |"]
+    for name, part in used.items():
+        kind = "swapped" if part["swapped"] else "reference"
+        lines.append(f"| {name} | {kind} | `{part['path']}` | `{part['sha256']}` |")
+    return [*lines, ""]
+
+
 def markdown(report: dict[str, Any], base: Path) -> str:
     parts = ", ".join(f"{k} = `{v}`" for k, v in sorted(report["parts"].items())) or "all reference"
     lines = [
@@ -79,6 +105,7 @@ def markdown(report: dict[str, Any], base: Path) -> str:
         "- data: " + ", ".join(f"{k} `{v}`" for k, v in report["data"].items()),
         f"- repository: `{report['repo']}` (run replay commands there); Redis: {report['redis']}",
         f"- graded {report['started_at']} in {report['duration_s']:.0f}s", "",
+        *_parts_table(report.get("parts_used", {})),
         "| item | points | result | time | why |", "| --- | ---: | --- | ---: | --- |",
     ]
     for o in report["items"]:

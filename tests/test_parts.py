@@ -1,0 +1,76 @@
+"""Swappable parts (wordcount/parts.py) without a job. Properties:
+
+* a package part runs from its own directory even when the cwd holds a
+  package of the same name (the job started from the repository root, which
+  holds the reference `mapper/`), with `-P` on Python 3.11+ and with the
+  `-c` bootstrap meant for 3.10 (both checked here, on whatever runs the
+  suite), and it gets its arguments as `-m` would give them;
+* a part's fingerprint is the sha256 of a file, and for a package depends on
+  its files' relative paths and contents only (not caches, not where it is).
+
+The end-to-end check (a student's `mapper/` in a real Lab 2 job started from
+the repository root) is in test_stream.py.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from wordcount.parts import fingerprint, python_target
+
+SHOW = 'import sys; print("{who}", sys.argv[1:], sys.argv[0].endswith("__main__.py"), "" in sys.path)\n'
+
+
+def _package(root: Path, who: str) -> Path:
+    pkg = root / "mapper"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text("", encoding="utf-8")
+    (pkg / "__main__.py").write_text(SHOW.format(who=who), encoding="utf-8")
+    return pkg
+
+
+@pytest.mark.parametrize("version", [(3, 10), (3, 11)], ids=["py3.10-bootstrap", "py3.11-P"])
+@pytest.mark.timeout(30)
+def test_package_part_is_not_shadowed_by_the_cwd(tmp_path: Path, version: tuple[int, int]) -> None:
+    cwd = tmp_path / "repo"
+    _package(cwd, "reference")
+    student = _package(tmp_path / "student", "student")
+    argv = [sys.executable, *python_target(student, version), "--id", "mapper-0"]
+    env = {**os.environ, "PYTHONPATH": str(student.parent)}
+    done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=20)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "student ['--id', 'mapper-0'] True False", (argv, done.stdout)
+
+
+def test_a_file_part_runs_by_its_path(tmp_path: Path) -> None:
+    worker = tmp_path / "worker.py"
+    worker.write_text("", encoding="utf-8")
+    assert python_target(worker) == [str(worker)]
+
+
+def test_fingerprint_of_a_file_is_its_sha256(tmp_path: Path) -> None:
+    part = tmp_path / "worker.py"
+    part.write_bytes(b"print('hi')\n")
+    assert fingerprint(part) == hashlib.sha256(b"print('hi')\n").hexdigest()
+
+
+def test_fingerprint_of_a_package_follows_names_and_contents_only(tmp_path: Path) -> None:
+    pkg = _package(tmp_path / "a", "student")
+    (pkg / "sub").mkdir()
+    (pkg / "sub" / "util.py").write_text("X = 1\n", encoding="utf-8")
+    first = fingerprint(pkg)
+    (pkg / "__pycache__").mkdir()
+    (pkg / "__pycache__" / "x.cpython-311.pyc").write_bytes(b"\0cache")
+    moved = shutil.copytree(pkg, tmp_path / "elsewhere" / "mapper", ignore=shutil.ignore_patterns("__pycache__"))
+    assert fingerprint(pkg) == first == fingerprint(moved)
+    (moved / "sub" / "util.py").write_text("X = 2\n", encoding="utf-8")
+    assert fingerprint(moved) != first
+    (moved / "sub" / "util.py").write_text("X = 1\n", encoding="utf-8")
+    (moved / "sub" / "util.py").rename(moved / "sub" / "other.py")
+    assert fingerprint(moved) != first
