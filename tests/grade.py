@@ -3,11 +3,13 @@
     python tests/grade.py --lab 1|2 [--rubric tests/rubric.json] [--part NAME=PATH ...]
                           [--config FILE] [--data DIR] [--seed N] [--only ITEM_ID ...]
                           [--out DIR] [--jobs-timeout-scale X] [--fail-under POINTS]
+                          [--format report|gradescope] [--results-json FILE]
 
 Each rubric item runs `python client.py ...` in isolation (its own directory,
 config, private Redis and free ports, its own session so a timeout kills
 exactly what it started) and compares the complete output table with an
-independent serial count. The verdict is in <out>/report.md and report.json;
+independent serial count. The verdict is in <out>/report.md and report.json
+(with --format gradescope also in Gradescope's results.json, kit/grading/gradescope.py);
 the exit status is 0 unless the grader itself could not run (2 for a user
 mistake such as a bad rubric), or the total is below --fail-under (1).
 See docs/instructors.md.
@@ -32,7 +34,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from kit import run as kit_run
-from kit.grading import items, report, runner
+from kit.grading import gradescope, items, report, runner
 from kit.grading.data import Corpora
 from kit.grading.rubric import load_rubric, select
 from kit.run import last_error_line
@@ -72,6 +74,12 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
                         "depend on N")
     parser.add_argument("--fail-under", type=float, metavar="POINTS",
                         help="exit 1 if the total is below POINTS")
+    parser.add_argument("--format", choices=("report", "gradescope"), default="report",
+                        help="report: report.md and report.json in --out (always written); gradescope: also "
+                        "Gradescope's results.json, in --out or at --results-json")
+    parser.add_argument("--results-json", metavar="FILE",
+                        help="where --format gradescope writes results.json (default <out>/results.json); "
+                        "implies --format gradescope")
     parser.add_argument("--log-level", default="INFO", type=str.upper, choices=("DEBUG", "INFO", "WARNING", "ERROR"),
                         help="the grader's own logging (default INFO)")
     args = parser.parse_args(argv)
@@ -79,6 +87,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         parser.error("--jobs-timeout-scale must be > 0")
     if args.parallel < 1:
         parser.error("--parallel must be >= 1")
+    if args.results_json:
+        args.format = "gradescope"
     return args
 
 
@@ -110,6 +120,23 @@ def preflight(lab_items: list) -> str | None:
 def skipped(prep: items.Prepared, seed: int, because: str) -> items.Outcome:
     return items.Outcome(prep.item.id, prep.item.title, prep.item.points, status="skipped", seed=seed,
                          command=prep.command, reasons=[because], item_dir=str(prep.dir))
+
+
+def results_path(args: argparse.Namespace, out: Path | None) -> Path | None:
+    """Where --format gradescope writes results.json (None: not asked for, or no --out known yet)."""
+    if args.format != "gradescope":
+        return None
+    if args.results_json:
+        return Path(args.results_json).resolve()
+    return out / "results.json" if out is not None else None
+
+
+def write_results(args: argparse.Namespace, result: dict[str, Any], planned: list, out: Path) -> None:
+    """results.json next to the report, rewritten after every item like the report, so a run
+    stopped half-way still leaves a valid file (the items not reached at 0 points)."""
+    path = results_path(args, out)
+    if path is not None:
+        gradescope.write(gradescope.results(result, planned), path)
 
 
 def grade(args: argparse.Namespace) -> dict[str, Any]:
@@ -148,7 +175,9 @@ def grade(args: argparse.Namespace) -> dict[str, Any]:
         with lock:
             done[index] = outcome
             so_far = settle(lab, [done[i] for i in sorted(done)], [prepared[i] for i in sorted(done)], seed)
-            report.write(report.summary({**header, "duration_s": round(time.monotonic() - t0, 1)}, so_far), out)
+            so_far_report = report.summary({**header, "duration_s": round(time.monotonic() - t0, 1)}, so_far)
+            report.write(so_far_report, out)
+            write_results(args, so_far_report, chosen, out)
 
     for prep in prepared:  # corpora and serial counts first, one at a time: the items share them
         ctx.corpora.directory(ctx.rubric.corpora[prep.item.corpus])
@@ -162,6 +191,7 @@ def grade(args: argparse.Namespace) -> dict[str, Any]:
     outcomes = settle(lab, [done[i] for i in sorted(done)], prepared, seed)
     result = report.summary({**header, "duration_s": round(time.monotonic() - t0, 1)}, outcomes)
     report.write(result, out)
+    write_results(args, result, chosen, out)
     return result
 
 
@@ -215,6 +245,22 @@ def settle(lab, outcomes: list[items.Outcome], prepared: list[items.Prepared], s
     return settled
 
 
+def failed_results(args: argparse.Namespace, message: str) -> None:
+    """With --format gradescope, a grading run that could not start still leaves a results.json
+    (score 0, the one-line error), so an autograder shows the reason instead of nothing."""
+    path = results_path(args, Path(args.out).resolve() if args.out else None)
+    if path is None:
+        return
+    try:
+        planned = select(load_rubric(args.rubric).lab(args.lab), args.only, "")
+    except UserError:  # the rubric (or --only) is what failed: no items to list
+        planned = []
+    try:
+        gradescope.write(gradescope.not_graded(message, planned, lab=args.lab), path)
+    except OSError as exc:
+        log.warning("cannot write %s: %s", path, exc)
+
+
 def _interrupt(signum: int, frame: object) -> None:
     """SIGTERM unwinds like Ctrl-C, so the running item's processes are stopped first."""
     raise KeyboardInterrupt
@@ -228,12 +274,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = grade(args)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        failed_results(args, f"error: {exc}")
         return 2
     except KeyboardInterrupt:
         print("interrupted; every process the grader started was stopped", file=sys.stderr)
         return 130
     report.table(result, sys.stdout)
     print(f"report: {Path(result['out']) / 'report.md'}")
+    if (path := results_path(args, Path(result["out"]))) is not None:
+        print(f"gradescope results: {path}")
     if args.fail_under is not None and result["points"] < args.fail_under:
         print(f"total {result['points']:g} is below --fail-under {args.fail_under:g}", file=sys.stderr)
         return 1
