@@ -88,8 +88,8 @@ def batch_main(argv: Sequence[str]) -> int:
     settings, inputs = settings_and_inputs(args, overrides(args))
     external = bool(myrds.external_url(settings.redis_url, settings.redis_backend))
     if (settings.batch.kill_redis_every_s or args.kill_redis_at) and external:
-        raise UserError("--kill-redis-every and --kill-redis-at need a Redis started by this client; "
-                        "drop --redis-url/REDIS_URL")
+        flag = "--kill-redis-every" if settings.batch.kill_redis_every_s else "--kill-redis-at"
+        raise UserError(f"{flag} needs a Redis started by this client; drop --redis-url/REDIS_URL")
     if any(n < 1 for n in args.kill_redis_at):
         raise UserError("--kill-redis-at N: N is a number of committed entries, at least 1")
     plan = BatchPlan(seed=None, crashes={}, redis_kills_after=tuple(sorted(args.kill_redis_at))) \

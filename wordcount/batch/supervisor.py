@@ -61,16 +61,17 @@ class Supervisor:
 
     @property
     def generation_size(self) -> int:
-        """Workers per generation: `batch.workers`, but never more than there are
-        entries. A worker with nothing to read only costs its start-up (~0.3 s of
-        CPU, on the same cores the others count on): a job over one small file
-        starts one worker, not four."""
-        return max(1, min(self.settings.batch.workers, self.total_files))
+        """Workers per generation: `batch.workers`, but at most one more than there
+        are entries. A worker with nothing to read only costs its start-up (~0.3 s
+        of CPU, on the cores the others count on); the one spare is there to steal
+        from a worker that stalls (a hung worker never exits, so no replacement
+        would come). A job over one small file starts two workers, not four."""
+        return max(1, min(self.settings.batch.workers, self.total_files + 1))
 
     def start_all(self) -> None:
         private.write_file(self.settings_path, to_json(private.for_children(self.settings)))
         if self.generation_size < self.settings.batch.workers:
-            log.info("starting %d of the %d workers: the job has only %d entries", self.generation_size,
+            log.info("starting %d of the %d workers: the job has only %d entries (and one spare)", self.generation_size,
                      self.settings.batch.workers, self.total_files)
         for i in range(self.generation_size):
             if i and i % DONE_CHECK_EVERY == 0 and self.done_now():
