@@ -80,6 +80,7 @@ class BatchSettings:
     batch_bytes: int = 16_000_000
     bgsave_interval_s: float = 2.0
     kill_redis_every_s: float = 0.0
+    redis_down_s: float = 0.0  # after an injected Redis kill, how long the server stays down before the restart
     crash: dict = field(default_factory=dict)  # worker name -> POINT[@K][=ACTION] (wordcount/faults/spec.py)
     slow_s: float = 5.0
     # Replacement workers the client may start over the WHOLE job (all
@@ -131,6 +132,7 @@ _CHECKS: dict[str, tuple[Any, str]] = {
     "batch_bytes": (_at_least_one, "an integer >= 1"),
     "bgsave_interval_s": (_non_negative, "a number >= 0 (0 = off)"),
     "kill_redis_every_s": (_non_negative, "a number >= 0 (0 = off)"),
+    "redis_down_s": (_non_negative, "a number >= 0 (seconds)"),
     "slow_s": (_non_negative, "a number >= 0"),
     "max_replacement_workers": (_non_negative, "an integer >= 0"),
     "max_restarts_per_worker": (_non_negative, "an integer >= 0"),

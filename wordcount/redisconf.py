@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from typing import Any, Sequence
 
 log = logging.getLogger("myrds")
@@ -48,9 +49,12 @@ class ServerBase:
     def start(self) -> Any:
         raise NotImplementedError
 
-    def restart(self) -> Any:
-        """Crash (SIGKILL: the next start rolls back to the last BGSAVE), then start again exactly as before."""
+    def restart(self, down_s: float = 0.0) -> Any:
+        """Crash (SIGKILL: the next start rolls back to the last BGSAVE), stay down
+        `down_s` (an outage longer than the client library's own quick retries, so
+        the workers must really reconnect), then start again exactly as before."""
         self.crash()
+        time.sleep(down_s)
         self.restarts += 1
         conn = self.start()
         log.info("redis restarted (%d so far)", self.restarts)

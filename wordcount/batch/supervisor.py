@@ -186,7 +186,7 @@ class Supervisor:
         assert self.server is not None
         trace.event(trace.KILL, target="redis", target_pid=redis_pid(self.server), files=files,
                     threshold=threshold)
-        self.conn = self.server.restart()
+        self.conn = self.server.restart(self.settings.batch.redis_down_s)
         trace.event(trace.REDIS_RESTART, target="redis", target_pid=redis_pid(self.server),
                     restarts=self.server.restarts)
 
