@@ -174,6 +174,7 @@ class Supervisor:
                 self.trace_exits()
                 if all(p.poll() is not None for p in self.workers.values()):
                     if self._done():
+                        self.trace_exits()  # one may have exited since the look above: job_done comes after
                         display.update(self.total_files, bytes_, stolen, restarts, done=True)
                         return
                     self.fail_on_worker_error()
