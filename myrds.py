@@ -244,7 +244,15 @@ class ManagedServer(redisconf.ServerBase):
             self.proc.wait()
 
     def stop(self) -> None:
+        """SHUTDOWN NOSAVE first (the server acts on SIGTERM only at its next
+        cron tick, up to 100 ms later, and a private server holds nothing worth
+        saving once its run ends), then SIGTERM/SIGKILL if it is still there."""
         if self.proc is not None:
+            if self.proc.poll() is None:
+                try:
+                    redis.Redis.from_url(self.url, socket_timeout=1, socket_connect_timeout=0.5).shutdown(nosave=True)
+                except redis.RedisError:
+                    pass  # not answering (killed, restarting): the signals below do it
             procs.stop(self.proc, grace=2.0)
             self.proc = None
 

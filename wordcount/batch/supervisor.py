@@ -43,6 +43,7 @@ class Supervisor:
     generation: int = 0
     restarts_seen_alive: int = 0  # Redis restarts so far, the last time a worker was seen running
     rollback_replacements: int = 0  # replacements not charged to the limit (see replace_all)
+    spare_at: float | None = None  # when the first generation's spare worker is due (see start_all)
 
     def start_worker(self, name: str) -> None:
         """Start and register one worker, where `batch.placement` puts it (its launch
@@ -65,20 +66,34 @@ class Supervisor:
         are entries. A worker with nothing to read only costs its start-up (~0.3 s
         of CPU, on the cores the others count on); the one spare is there to steal
         from a worker that stalls (a hung worker never exits, so no replacement
-        would come). A job over one small file starts two workers, not four."""
+        would come)."""
         return max(1, min(self.settings.batch.workers, self.total_files + 1))
 
     def start_all(self) -> None:
+        """Start the first generation. The spare of a job with fewer entries than
+        workers starts only once the claim timeout has passed with the job not
+        done: no entry can be stolen before that, so a small job that finishes
+        first never pays for it (a one-file job starts one worker)."""
         private.write_file(self.settings_path, to_json(private.for_children(self.settings)))
-        if self.generation_size < self.settings.batch.workers:
-            log.info("starting %d of the %d workers: the job has only %d entries (and one spare)", self.generation_size,
-                     self.settings.batch.workers, self.total_files)
-        for i in range(self.generation_size):
+        now = self.generation_size
+        if self.generation_size > self.total_files:
+            now = self.generation_size - 1
+            self.spare_at = time.monotonic() + self.settings.batch.claim_timeout_s
+            log.info("starting %d of the %d workers: the job has only %d entries (a spare follows if it is "
+                     "not done in %gs)", now, self.settings.batch.workers, self.total_files,
+                     self.settings.batch.claim_timeout_s)
+        for i in range(now):
             if i and i % DONE_CHECK_EVERY == 0 and self.done_now():
-                log.info("the job finished while workers were starting; started %d of %d", i,
-                         self.generation_size)
+                log.info("the job finished while workers were starting; started %d of %d", i, now)
                 return
             self.start_worker(f"w{i}")
+
+    def start_spare(self, now: float) -> None:
+        """The first generation's spare, once it is due (see start_all)."""
+        if self.spare_at is not None and now >= self.spare_at and self.generation == 0:
+            self.spare_at = None
+            if not self.done_now():
+                self.start_worker(f"w{self.generation_size - 1}")
 
     def done_now(self) -> bool:
         """Whether the workers started so far already did everything (small inputs, many workers)."""
@@ -169,6 +184,7 @@ class Supervisor:
                     next_kill = time.monotonic() + kill_every
                 if self.redis_kills_after and self.server and files >= self.redis_kills_after[0]:
                     self.restart_redis(files, threshold=self.redis_kills_after.pop(0))
+                self.start_spare(now)
                 restarts = self.server.restarts if self.server else 0
                 display.update(files, bytes_, stolen, restarts)
                 self.trace_exits()
