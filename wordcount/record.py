@@ -46,6 +46,8 @@ class RunRecord:
     workers: int | None = None
     stolen: int | None = None
     stolen_live: int | None = None  # of those, entries taken from a worker that was making progress (0)
+    redis_commands: int | None = None  # commands the private Redis processed (all restarts); None on a shared one
+    redis_commands_per_worker_s: float | None = None  # redis_commands / elapsed_s / workers of a generation
     redis_restarts: int | None = None
     replacements: int | None = None
     # Lab 2 (stream); None in a batch record.

@@ -44,6 +44,8 @@ class Supervisor:
     restarts_seen_alive: int = 0  # Redis restarts so far, the last time a worker was seen running
     rollback_replacements: int = 0  # replacements not charged to the limit (see replace_all)
     spare_at: float | None = None  # when the first generation's spare worker is due (see start_all)
+    commands_before: int = 0  # commands processed by the private servers killed so far
+    commands_seen: int = 0  # the current private server's count, at the last look
 
     def start_worker(self, name: str) -> None:
         """Start and register one worker, where `batch.placement` puts it (its launch
@@ -150,6 +152,24 @@ class Supervisor:
             raise JobFailed(p[b"error"].decode("utf-8", "replace"))
         return int(p.get(b"files", 0)), int(p.get(b"bytes", 0)), int(p.get(b"stolen", 0))
 
+    def count_commands(self) -> None:
+        """Look at how many commands our private server has processed (its
+        counter starts again at 0 after each restart, so the count of a server
+        about to be killed is banked first, in restart_redis). A busy-polling
+        worker shows here as thousands of commands a second where a blocking
+        one sends tens; on a shared server the count would be everyone's."""
+        if self.server is None:
+            return
+        try:
+            self.commands_seen = int(self.conn.info("stats").get("total_reads_processed", 0))
+        except redis.RedisError:
+            pass
+
+    @property
+    def redis_commands(self) -> int | None:
+        """Commands our private server(s) processed during the job (None on a shared server)."""
+        return self.commands_before + self.commands_seen if self.server else None
+
     def fail_on_worker_error(self) -> None:
         """A worker that stopped on a changed input wrote why just before it
         exited: fail with that line instead of starting replacements."""
@@ -173,6 +193,7 @@ class Supervisor:
                 now = time.monotonic()
                 try:
                     files, bytes_, stolen = self.progress()
+                    self.count_commands()
                     if self.settings.batch.bgsave_interval_s and now >= next_save:
                         myrds.snapshot(self.conn)
                         trace.event(trace.SNAPSHOT, target="redis", asked=now)
@@ -190,6 +211,7 @@ class Supervisor:
                 self.trace_exits()
                 if all(p.poll() is not None for p in self.workers.values()):
                     if self._done():
+                        self.count_commands()
                         self.trace_exits()  # one may have exited since the look above: job_done comes after
                         display.update(self.total_files, bytes_, stolen, restarts, done=True)
                         return
@@ -201,6 +223,9 @@ class Supervisor:
     def restart_redis(self, files: int, threshold: int | None = None) -> None:
         """SIGKILL the private Redis and start it again (fault injection)."""
         assert self.server is not None
+        self.count_commands()
+        self.commands_before += self.commands_seen
+        self.commands_seen = 0
         trace.event(trace.KILL, target="redis", target_pid=redis_pid(self.server), files=files,
                     threshold=threshold)
         self.conn = self.server.restart(self.settings.batch.redis_down_s)

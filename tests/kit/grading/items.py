@@ -52,6 +52,9 @@ HINTS = {
                                "the table may still be right because a replacement finished its work",
     "check.repeated_work": "an entry was read or committed again with no steal or Redis rollback to explain it "
                            "(re-reading one's own pending entries, or a commit that applies an entry twice)",
+    "redis_commands_per_worker_s": "the workers send Redis far more requests than blocking reads need: a worker "
+                                   "that polls (XREADGROUP without BLOCK, or a loop without a wait) instead of "
+                                   "blocking until an entry comes or the claim timeout passes",
     "stolen_live": "entries were stolen from a worker that was still counting them: it must keep its pending "
                    "entries fresh (wc_touch after every chunk) while it counts",
     "check.stale_completions": "the coordinator declared a checkpoint complete without an ack from every worker "
