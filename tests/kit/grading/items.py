@@ -55,6 +55,9 @@ HINTS = {
     "redis_commands_per_worker_s": "the workers send Redis far more requests than blocking reads need: a worker "
                                    "that polls (XREADGROUP without BLOCK, or a loop without a wait) instead of "
                                    "blocking until an entry comes or the claim timeout passes",
+    "checkpoints_completed": "no checkpoint was ever completed (not even the final one): a worker that never "
+                             "acks its snapshot, or a coordinator that never counts the acks, still ends exact "
+                             "without failures, since a recovery to checkpoint 0 recounts everything",
     "stolen_live": "entries were stolen from a worker that was still counting them: it must keep its pending "
                    "entries fresh (wc_touch after every chunk) while it counts",
     "check.stale_completions": "the coordinator declared a checkpoint complete without an ack from every worker "
