@@ -3,6 +3,7 @@
     python tests/grade.py --lab 1|2 [--rubric tests/rubric.json] [--part NAME=PATH ...]
                           [--config FILE] [--data DIR] [--seed N] [--only ITEM_ID ...]
                           [--out DIR] [--jobs-timeout-scale X] [--fail-under POINTS]
+                          [--stop-at-first-failure]
 
 Each rubric item runs `python client.py ...` in isolation (its own directory,
 config, private Redis and free ports, its own session so a timeout kills
@@ -65,6 +66,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
                         help="multiply every item's timeout by X (slow machines)")
     parser.add_argument("--fail-under", type=float, metavar="POINTS",
                         help="exit 1 if the total is below POINTS")
+    parser.add_argument("--stop-at-first-failure", action="store_true",
+                        help="skip every item after the first failing one, whatever the rubric's "
+                        "skip_after_failure (tests/mutate.py: a killed mutant needs one failure, not all)")
     parser.add_argument("--log-level", default="INFO", type=str.upper, choices=("DEBUG", "INFO", "WARNING", "ERROR"),
                         help="the grader's own logging (default INFO)")
     args = parser.parse_args(argv)
@@ -135,7 +139,7 @@ def grade(args: argparse.Namespace) -> dict[str, Any]:
         if unavailable:
             outcome = items.Outcome(prep.item.id, prep.item.title, prep.item.points, seed=seed,
                                     command=prep.command, reasons=[unavailable], item_dir=str(prep.dir))
-        elif failed and lab.skip_after_failure:
+        elif failed and (lab.skip_after_failure or args.stop_at_first_failure):
             outcome = skipped(prep, seed, f"skipped: item {failed} failed earlier")
         else:
             outcome = items.run_item(ctx, prep)
