@@ -96,8 +96,9 @@ def pick(mutants: list[Mutant], parts: list[str], sample: int | None, seed: int,
 
     Each part has its own generator seeded by (seed, part), so adding a part
     to the command does not change the sample of another. The parts take
-    turns (round robin), so a run stopped early (--budget-min, Ctrl-C) has
-    measured every part a little rather than the first part only."""
+    turns (round robin) and each part's mutants come in the sampled (random)
+    order, so a run stopped early (--budget-min, Ctrl-C) has still measured a
+    random sample of every part."""
     by_id = {m.id: m for m in mutants}
     unknown = [i for i in wanted if i not in by_id]
     if unknown:
@@ -105,12 +106,12 @@ def pick(mutants: list[Mutant], parts: list[str], sample: int | None, seed: int,
     dead = [i for i in wanted if by_id[i].stillborn]
     if dead:
         raise UserError(f"--mutant {dead[0]} is stillborn ({by_id[dead[0]].stillborn}): nothing to grade")
-    chosen = set(wanted)
+    queues: list[list[Mutant]] = []
     for part in parts:
-        viable = [m.id for m in mutants if m.part == part and not m.stillborn]
+        viable = [m.id for m in mutants if m.part == part and not m.stillborn and m.id not in wanted]
         k = len(viable) if sample is None else min(sample, len(viable))
-        chosen.update(random.Random(f"{seed}:{part}").sample(viable, k))
-    queues = [[m for m in mutants if m.part == part and m.id in chosen] for part in parts]
+        ids = [i for i in wanted if by_id[i].part == part] + random.Random(f"{seed}:{part}").sample(viable, k)
+        queues.append([by_id[i] for i in ids])
     return [m for turn in itertools.zip_longest(*queues) for m in turn if m is not None]
 
 

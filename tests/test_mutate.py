@@ -15,7 +15,7 @@ import sys
 import pytest
 from kit.mutation import lua_ops, python_ops
 from kit.mutation.regions import RegionError, find_regions
-from kit.mutation.run import LAB_PARTS, part_mutants
+from kit.mutation.run import LAB_PARTS, materialise, part_mutants
 from support import REPO, describe, run_command
 
 from wordcount.errors import UserError
@@ -128,6 +128,20 @@ def test_every_mutant_of_the_reference_differs_and_stays_in_its_regions(part):
         if m.file.endswith(".py") and not m.stillborn:
             assert ast.dump(ast.parse(m.mutated)) != ast.dump(ast.parse(m.original)), m.id
     assert len({m.id for m in mutants}) == len(mutants), "mutant ids must be unique"
+
+
+@pytest.mark.timeout(60)
+def test_a_package_mutant_runs_its_own_copy_not_the_reference(tmp_path):
+    """From the repository root `python -m mapper` finds the reference first (the current
+    directory leads sys.path), so the mutant goes through a launcher package."""
+    m = next(m for m in part_mutants("mapper") if not m.stillborn)
+    launcher = materialise(m, tmp_path)
+    copy = tmp_path / "mutant" / "mapper"
+    assert (copy / "mapper.py").read_text() == m.mutated != (REPO / "mapper" / "mapper.py").read_text()
+    (copy / "__main__.py").write_text("import mapper.mapper\nprint(mapper.mapper.__file__)\n")
+    done = run_command([sys.executable, "-m", launcher.name], cwd=REPO, timeout=50,
+                       env={"PYTHONPATH": os.pathsep.join((str(launcher.parent), str(REPO)))})
+    assert done.exit_code == 0 and done.stdout.strip() == str(copy / "mapper.py"), describe(done)
 
 
 def test_sampling_is_reproducible_and_unknown_ids_are_user_errors():

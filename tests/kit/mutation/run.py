@@ -57,20 +57,41 @@ def part_mutants(part: str) -> list[Mutant]:
     return out
 
 
+# __main__ of the launcher package that runs a mutated package part (see materialise).
+LAUNCHER = '''"""Run the mutant copy of package {name!r} beside this launcher as `python -m {name}` would."""
+import runpy
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "mutant"))
+runpy.run_module({name!r}, run_name="__main__", alter_sys=True)
+'''
+
+
 def materialise(mutant: Mutant, directory: Path) -> Path:
     """Write the mutant as a swapped part under `directory`; returns the --part path.
 
-    A package part is copied whole with the one file replaced, so the mutant
-    imports its unchanged siblings from its own copy, as a submission would."""
+    A package part is copied whole with the one file replaced, so it imports
+    its unchanged siblings from its own copy, as a submission would. The copy
+    (`mutant/mapper/`) is not what --part names, though: a package part runs
+    as `python -m <dirname>` from the repository root, where the current
+    directory comes first on sys.path, so a copy named like the reference
+    package would silently run the reference. --part names a launcher
+    package (`mapper_mutant/`) that puts the copy first and runs it."""
     ref = reference(mutant.part)
-    target = directory / ref.name
     directory.mkdir(parents=True, exist_ok=True)
-    if ref.is_dir():
-        shutil.copytree(ref, target, ignore=shutil.ignore_patterns("__pycache__"), dirs_exist_ok=True)
-        (target / Path(mutant.file).relative_to(ref.relative_to(REPO))).write_text(mutant.mutated, encoding="utf-8")
-    else:
+    if not ref.is_dir():
+        target = directory / ref.name
         target.write_text(mutant.mutated, encoding="utf-8")
-    return target
+        return target
+    copy = directory / "mutant" / ref.name
+    shutil.copytree(ref, copy, ignore=shutil.ignore_patterns("__pycache__"), dirs_exist_ok=True)
+    (copy / Path(mutant.file).relative_to(ref.relative_to(REPO))).write_text(mutant.mutated, encoding="utf-8")
+    launcher = directory / f"{ref.name}_mutant"
+    launcher.mkdir(exist_ok=True)
+    (launcher / "__init__.py").write_text("", encoding="utf-8")
+    (launcher / "__main__.py").write_text(LAUNCHER.format(name=ref.name), encoding="utf-8")
+    return launcher
 
 
 @dataclass
