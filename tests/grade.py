@@ -4,6 +4,7 @@
                           [--config FILE] [--data DIR] [--seed N] [--only ITEM_ID ...]
                           [--out DIR] [--jobs-timeout-scale X] [--fail-under POINTS]
                           [--format report|gradescope] [--results-json FILE]
+                          [--parallel N] [--stop-at-first-failure]
 
 Each rubric item runs `python client.py ...` in isolation (its own directory,
 config, private Redis and free ports, its own session so a timeout kills
@@ -80,6 +81,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--results-json", metavar="FILE",
                         help="where --format gradescope writes results.json (default <out>/results.json); "
                         "implies --format gradescope")
+    parser.add_argument("--stop-at-first-failure", action="store_true",
+                        help="skip every item after the first failing one, whatever the rubric's "
+                        "skip_after_failure (tests/mutate.py: a killed mutant needs one failure, not all)")
     parser.add_argument("--log-level", default="INFO", type=str.upper, choices=("DEBUG", "INFO", "WARNING", "ERROR"),
                         help="the grader's own logging (default INFO)")
     args = parser.parse_args(argv)
@@ -168,13 +172,14 @@ def grade(args: argparse.Namespace) -> dict[str, Any]:
     unavailable = preflight(chosen)
     done: dict[int, items.Outcome] = {}
     lock = threading.Lock()
+    skip_rule = lab.skip_after_failure or args.stop_at_first_failure
 
     def record(index: int, outcome: items.Outcome) -> None:
         """Keep an outcome and rewrite the report (so far, in rubric order)."""
         log.info("item %s: %s (%.1fs)", outcome.id, outcome.status, outcome.duration_s)
         with lock:
             done[index] = outcome
-            so_far = settle(lab, [done[i] for i in sorted(done)], [prepared[i] for i in sorted(done)], seed)
+            so_far = settle(skip_rule, [done[i] for i in sorted(done)], [prepared[i] for i in sorted(done)], seed)
             so_far_report = report.summary({**header, "duration_s": round(time.monotonic() - t0, 1)}, so_far)
             report.write(so_far_report, out)
             write_results(args, so_far_report, chosen, out)
@@ -187,8 +192,8 @@ def grade(args: argparse.Namespace) -> dict[str, Any]:
             record(i, items.Outcome(prep.item.id, prep.item.title, prep.item.points, seed=seed,
                                     command=prep.command, reasons=[unavailable], item_dir=str(prep.dir)))
     else:
-        run_all(ctx, prepared, args.parallel, lab.skip_after_failure, record)
-    outcomes = settle(lab, [done[i] for i in sorted(done)], prepared, seed)
+        run_all(ctx, prepared, args.parallel, skip_rule, record)
+    outcomes = settle(skip_rule, [done[i] for i in sorted(done)], prepared, seed)
     result = report.summary({**header, "duration_s": round(time.monotonic() - t0, 1)}, outcomes)
     report.write(result, out)
     write_results(args, result, chosen, out)
@@ -225,7 +230,8 @@ def run_all(ctx: items.Context, prepared: list[items.Prepared], parallel: int, s
         one(i)
 
 
-def settle(lab, outcomes: list[items.Outcome], prepared: list[items.Prepared], seed: int) -> list[items.Outcome]:
+def settle(skip_after_failure: bool, outcomes: list[items.Outcome], prepared: list[items.Prepared],
+           seed: int) -> list[items.Outcome]:
     """Every item's outcome in rubric order, with the skip rule applied the same
     way whatever ran side by side: in a lab that skips after a failure, every
     item after the first failed one (rubric order) is skipped with 0 points,
@@ -235,7 +241,7 @@ def settle(lab, outcomes: list[items.Outcome], prepared: list[items.Prepared], s
     first_failure: str | None = None
     for prep in prepared:
         outcome = by_id.get(prep.item.id)
-        if first_failure and lab.skip_after_failure:
+        if first_failure and skip_after_failure:
             outcome = skipped(prep, seed, f"skipped: item {first_failure} failed earlier")
         elif outcome is None:
             continue

@@ -1,0 +1,1 @@
+"""Mutation analysis of the grading rubric (tests/mutate.py; docs/instructors.md, "Mutation analysis")."""
