@@ -132,6 +132,7 @@ def run_batch(args: argparse.Namespace, settings: Settings, inputs: list[InputFi
         restarts = server.restarts if server else 0
         stolen = sup.progress()[2]
         stolen_live = int(sup.conn.hget(keys.progress, STOLEN_LIVE) or 0)
+        files_done, bytes_done, _ = sup.progress()
         log.info("job %s: %d replacements, %d entries stolen, %d Redis restarts",
                  keys.job, sup.replacements, stolen, restarts)
         trace.event(trace.JOB_DONE, elapsed_s=elapsed, stolen=stolen, redis_restarts=restarts,
@@ -141,6 +142,8 @@ def run_batch(args: argparse.Namespace, settings: Settings, inputs: list[InputFi
                   chaos=plan.to_json() if plan else None, workers=settings.batch.workers,
                   stolen=stolen, stolen_live=stolen_live, redis_restarts=restarts, replacements=sup.replacements,
                   redis_commands=sup.redis_commands, redis_commands_per_worker_s=command_rate(sup, elapsed),
+                  progress_mismatch=abs(files_done - entries) + abs(bytes_done - sum(f.size for f in inputs)),
+                  warnings=len(warnings),
                   redis_refused=refused,
                   ).write(run_path, args.record)
     finally:

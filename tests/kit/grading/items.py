@@ -58,6 +58,10 @@ HINTS = {
     "checkpoints_completed": "no checkpoint was ever completed (not even the final one): a worker that never "
                              "acks its snapshot, or a coordinator that never counts the acks, still ends exact "
                              "without failures, since a recovery to checkpoint 0 recounts everything",
+    "progress_mismatch": "the progress hash (files, bytes) does not add up to the inputs at the end: the commit "
+                         "function must add each committed entry's range to it exactly once",
+    "warnings": "the job reported input warnings on a corpus that has no odd files: the commit function stores "
+                "something other than the worker's warning strings",
     "stolen_live": "entries were stolen from a worker that was still counting them: it must keep its pending "
                    "entries fresh (wc_touch after every chunk) while it counts",
     "check.stale_completions": "the coordinator declared a checkpoint complete without an ack from every worker "
