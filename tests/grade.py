@@ -69,8 +69,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--out", metavar="DIR", help="report directory (default: .wc-run/grade/lab<N>-<time>)")
     parser.add_argument("--jobs-timeout-scale", type=float, default=1.0, metavar="X",
                         help="multiply every item's timeout by X (slow machines)")
-    parser.add_argument("--parallel", type=int, default=2, metavar="N",
-                        help="run up to N items side by side (default 2; 1 = one at a time). Speed items and "
+    parser.add_argument("--parallel", type=int, default=3, metavar="N",
+                        help="run up to N items side by side (default 3; 1 = one at a time). Speed items and "
                         "items marked \"alone\" in the rubric always run by themselves; the grade does not "
                         "depend on N")
     parser.add_argument("--fail-under", type=float, metavar="POINTS",
