@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from kit.grading.rubric import Item
+from kit.grading.rubric import Budget, Item
 from kit.run import Finished
 from wordcount.record import RunRecord
 from wordcount.trace import read_trace
@@ -33,6 +33,9 @@ def judge_budgets(item: Item, done: Finished, record: RunRecord, trace: Path | N
     time does not depend on how busy the machine is, so its bound does not."""
     processes = processes_started(trace)
     for budget in item.budgets:
+        if budget.name == "redis_commands":
+            judge_requests(budget, record, out)
+            continue
         if budget.per_process and processes is None:
             out.notes.append(f"budget {budget.name} not checked: the run left no trace file")
             continue
@@ -51,6 +54,26 @@ def judge_budgets(item: Item, done: Finished, record: RunRecord, trace: Path | N
                 f"over budget: {what} {used:.2f}s, allowed {limit:.2f}s "
                 f"({budget.base:g} + {budget.per_process:g} x {processes or 0} processes + {budget.serial:g} x "
                 f"serial {serial_s:.2f}s): {BUDGET_HINTS[budget.name]}")
+
+
+def judge_requests(budget: Budget, record: RunRecord, out: Any) -> None:
+    """Requests to the private Redis (read events, which leave out what a Lua
+    function runs) within work plus waiting: a worker that blocks on XREADGROUP
+    sends a few a second while it waits, one that polls sends hundreds."""
+    used, files = record.number("redis_commands"), record.number("files")
+    elapsed, workers = record.number("elapsed_s"), record.number("workers")
+    if used is None or files is None or elapsed is None or workers is None:
+        out.notes.append("budget redis_commands not checked: the run record lacks what it needs")
+        return
+    limit = budget.requests(int(files), elapsed * workers)
+    out.details["redis_commands"] = int(used)
+    out.details["redis_commands_budget"] = round(limit)
+    if used > limit:
+        out.reasons.append(
+            f"over budget: {int(used)} requests to Redis, allowed {limit:.0f} ({budget.base:g} + "
+            f"{budget.per_file:g} x {int(files)} files + {budget.per_worker_s:g} x {elapsed:.1f}s x "
+            f"{int(workers)} workers): the workers poll Redis (XREADGROUP without BLOCK, or a loop without "
+            "a wait) instead of blocking until an entry comes or the claim timeout passes")
 
 
 BUDGET_HINTS = {

@@ -22,7 +22,8 @@ ITEM_KEYS = {"id", "title", "points", "timeout_s", "args", "corpus", "settings",
              "budgets", "alone"}
 LAB_KEYS = {"title", "corpus", "skip_after_failure", "settings", "items", "expect", "budgets"}
 # budget name -> the terms of its bound: seconds = base + per_process * processes + serial * serial count's seconds
-BUDGET_TERMS = {"cpu_s": ("base", "per_process", "serial"), "elapsed_s": ("base", "serial")}
+BUDGET_TERMS = {"cpu_s": ("base", "per_process", "serial"), "elapsed_s": ("base", "serial"),
+                "redis_commands": ("base", "per_file", "per_worker_s")}
 TOP_KEYS = {"seed", "log_tail_lines", "corpora", "labs"}
 KINDS = ("correct", "speed")
 # Flags the grader sets itself; a rubric setting them would make the run and the serial count disagree.
@@ -62,9 +63,15 @@ class Budget:
     base: float = 0.0
     per_process: float = 0.0
     serial: float = 0.0
+    per_file: float = 0.0  # redis_commands: requests allowed per input file (the work)
+    per_worker_s: float = 0.0  # redis_commands: per second of the job per worker (blocking reads, timers)
 
     def seconds(self, processes: int, serial_s: float) -> float:
         return self.base + self.per_process * processes + self.serial * serial_s
+
+    def requests(self, files: int, worker_s: float) -> float:
+        """The redis_commands bound: what the work needs plus what waiting on blocking reads costs."""
+        return self.base + self.per_file * files + self.per_worker_s * worker_s
 
 
 @dataclass(frozen=True)
