@@ -30,10 +30,11 @@ import argparse
 import logging
 import re
 import shutil
-import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
+
+from kit.gitfiles import GitError, ls_files, tracked_in_tree
 
 log = logging.getLogger("handout")
 REPO = Path(__file__).resolve().parent.parent
@@ -79,27 +80,25 @@ def strip_solutions(text: str, name: str = "<text>") -> tuple[str, int]:
 
 
 def _git_paths(root: Path, *options: str) -> list[str]:
-    """`git ls-files -z OPTIONS` in `root`: paths relative to it. A HandoutError if `root`
-    is not a git checkout or git is missing: then there is no telling what the project is."""
+    """`git ls-files -z OPTIONS` in `root`; a HandoutError if `root` is not a git checkout or
+    git is missing: then there is no telling what the project is."""
     try:
-        done = subprocess.run(["git", "ls-files", "-z", *options], cwd=root, capture_output=True, check=False)
-    except OSError as exc:
-        raise HandoutError(f"cannot run git ({exc}); the handout copies only the files git tracks") from None
-    if done.returncode != 0:
-        why = (done.stderr.decode(errors="replace").strip().splitlines() or ["git ls-files failed"])[-1]
-        raise HandoutError(f"{root} is not a git checkout ({why}); the handout copies only the files git tracks")
-    return [p for p in done.stdout.decode("utf-8", errors="surrogateescape").split("\0") if p]
+        return ls_files(root, *options)
+    except GitError as exc:
+        raise HandoutError(f"{exc}; the handout copies only the files git tracks") from None
 
 
 def source_files(root: Path) -> list[Path]:
     """The files git tracks under `root` (as they are in the working tree), nothing else."""
-    tracked = [root / p for p in _git_paths(root)]
-    files = [p for p in tracked if p.is_file()]
-    if not files:
+    try:
+        present, missing = tracked_in_tree(root)
+    except GitError as exc:
+        raise HandoutError(f"{exc}; the handout copies only the files git tracks") from None
+    if not present:
         raise HandoutError(f"git tracks no file under {root}; commit the project before making a handout")
-    for missing in sorted(set(tracked) - set(files)):
-        log.warning("tracked but missing from the working tree, not copied: %s", missing.relative_to(root))
-    return files
+    for path in missing:
+        log.warning("tracked but missing from the working tree, not copied: %s", path)
+    return [root / p for p in present]
 
 
 def _top(path: str) -> str:

@@ -13,12 +13,12 @@ from __future__ import annotations
 import os
 import shlex
 import stat
-import subprocess
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
+from kit.gitfiles import GitError, ls_files, run_git, tracked_in_tree
 from wordcount.errors import UserError
 
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)
@@ -96,22 +96,17 @@ class BuildOptions:
     stdout_visibility: str = "hidden"
 
 
-def _git(repo: Path, *args: str) -> str:
+def _git_or_fail(call, repo: Path, *args: str):
+    """A kit.gitfiles call, its GitError said the way the zip builder says it."""
     try:
-        done = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, timeout=60)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise UserError(f"cannot run git in {repo}: {exc}") from None
-    if done.returncode != 0:
-        why = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
-        raise UserError(f"git {' '.join(args)} failed in {repo} (the zip carries git's tracked files, so "
-                        f"build it from a git checkout): {why}")
-    return done.stdout
+        return call(repo, *args)
+    except GitError as exc:
+        raise UserError(f"{exc}: the zip carries git's tracked files, so build it from a git checkout") from None
 
 
 def tracked_files(repo: Path) -> list[str]:
     """The repository's tracked files that exist in the working tree, relative to its root."""
-    names = [n for n in _git(repo, "ls-files", "-z").split("\0") if n]
-    present = [n for n in names if (repo / n).is_file()]  # deleted but not committed; a submodule: left out
+    present, _ = _git_or_fail(tracked_in_tree, repo)  # a tracked file deleted but not committed: left out
     missing = [r for r in REQUIRED if r not in present]
     if missing:
         raise UserError(f"{', '.join(missing)} not tracked by git in {repo}: the autograder needs them "
@@ -121,13 +116,12 @@ def tracked_files(repo: Path) -> list[str]:
 
 def untracked_sources(repo: Path) -> list[str]:
     """Untracked, not ignored Python files: left out of the zip, which an instructor may not expect."""
-    others = _git(repo, "ls-files", "-z", "--others", "--exclude-standard", "--", "*.py")
-    return [n for n in others.split("\0") if n]
+    return _git_or_fail(ls_files, repo, "--others", "--exclude-standard", "--", "*.py")
 
 
 def origin(repo: Path) -> str:
     """Which code the zip holds, for the header of run_autograder."""
-    described = _git(repo, "describe", "--always", "--dirty").strip()
+    described = _git_or_fail(run_git, repo, "describe", "--always", "--dirty").strip()
     return f"commit {described} of {repo.name}"
 
 
