@@ -46,8 +46,7 @@ class RunRecord:
     workers: int | None = None
     stolen: int | None = None
     stolen_live: int | None = None  # of those, entries taken from a worker that was making progress (0)
-    redis_commands: int | None = None  # commands the private Redis processed (all restarts); None on a shared one
-    redis_commands_per_worker_s: float | None = None  # redis_commands / elapsed_s / workers of a generation
+    redis_commands: int | None = None  # requests (read events) to the private Redis, all restarts; None on a shared one
     progress_mismatch: int | None = None  # |entries - progress files| + |input bytes - progress bytes| at the end (0)
     warnings: int | None = None  # input warnings the job reported (not UTF-8, odd CSV rows)
     redis_restarts: int | None = None

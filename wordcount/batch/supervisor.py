@@ -44,7 +44,7 @@ class Supervisor:
     restarts_seen_alive: int = 0  # Redis restarts so far, the last time a worker was seen running
     rollback_replacements: int = 0  # replacements not charged to the limit (see replace_all)
     spare_at: float | None = None  # when the first generation's spare worker is due (see start_all)
-    commands_before: int = 0  # commands processed by the private servers killed so far
+    commands_before: int = 0  # requests read by the private servers killed so far (see count_commands)
     commands_seen: int = 0  # the current private server's count, at the last look
 
     def start_worker(self, name: str) -> None:
@@ -153,11 +153,13 @@ class Supervisor:
         return int(p.get(b"files", 0)), int(p.get(b"bytes", 0)), int(p.get(b"stolen", 0))
 
     def count_commands(self) -> None:
-        """Look at how many commands our private server has processed (its
-        counter starts again at 0 after each restart, so the count of a server
-        about to be killed is banked first, in restart_redis). A busy-polling
-        worker shows here as thousands of commands a second where a blocking
-        one sends tens; on a shared server the count would be everyone's."""
+        """Look at how many requests our private server has read from its clients
+        (`total_reads_processed`: read events, so what a Lua function runs inside
+        one FCALL does not count). The counter starts again at 0 after each
+        restart, so restart_redis banks a server's count just before killing it,
+        and run() looks once more at the end. A busy-polling worker shows here as
+        hundreds of requests a second where a blocking one sends a few; on a
+        shared server the count would be everyone's, so none is kept."""
         if self.server is None:
             return
         try:
@@ -167,7 +169,7 @@ class Supervisor:
 
     @property
     def redis_commands(self) -> int | None:
-        """Commands our private server(s) processed during the job (None on a shared server)."""
+        """Requests our private server(s) read during the job (None on a shared server)."""
         return self.commands_before + self.commands_seen if self.server else None
 
     def fail_on_worker_error(self) -> None:
@@ -193,7 +195,6 @@ class Supervisor:
                 now = time.monotonic()
                 try:
                     files, bytes_, stolen = self.progress()
-                    self.count_commands()
                     if self.settings.batch.bgsave_interval_s and now >= next_save:
                         myrds.snapshot(self.conn)
                         trace.event(trace.SNAPSHOT, target="redis", asked=now)

@@ -7,31 +7,28 @@ everything it started), so it holds whatever part is swapped in.
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from kit.grading.rubric import Budget, Item
 from kit.run import Finished
 from wordcount.record import RunRecord
-from wordcount.trace import read_trace
 
 
-def processes_started(trace: Path | None) -> int | None:
+def processes_started(events: list[dict[str, Any]] | None) -> int | None:
     """The job's Python processes: the client plus every worker, coordinator or
     replacement a supervisor spawned (Redis and its restarts cost little CPU
-    and are left to a budget's base)."""
-    if trace is None:
+    and are left to a budget's base). None without a trace."""
+    if events is None:
         return None
-    spawns = [e for e in read_trace(trace) if e.get("ev") == "spawn" and e.get("target") != "redis"]
-    return 1 + len(spawns)
+    return 1 + sum(1 for e in events if e.get("ev") == "spawn" and e.get("target") != "redis")
 
 
-def judge_budgets(item: Item, done: Finished, record: RunRecord, trace: Path | None, serial_s: float,
-                  timeout_scale: float, out: Any) -> None:
+def judge_budgets(item: Item, done: Finished, record: RunRecord, events: list[dict[str, Any]] | None,
+                  serial_s: float, timeout_scale: float, out: Any) -> None:
     """CPU time and wall time within the item's budgets (rubric `budgets`). The
     wall-time bound stretches with --jobs-timeout-scale like every timeout; CPU
     time does not depend on how busy the machine is, so its bound does not."""
-    processes = processes_started(trace)
+    processes = processes_started(events)
     for budget in item.budgets:
         if budget.name == "redis_commands":
             judge_requests(budget, record, out)

@@ -52,9 +52,6 @@ HINTS = {
                                "the table may still be right because a replacement finished its work",
     "check.repeated_work": "an entry was read or committed again with no steal or Redis rollback to explain it "
                            "(re-reading one's own pending entries, or a commit that applies an entry twice)",
-    "redis_commands_per_worker_s": "the workers send Redis far more requests than blocking reads need: a worker "
-                                   "that polls (XREADGROUP without BLOCK, or a loop without a wait) instead of "
-                                   "blocking until an entry comes or the claim timeout passes",
     "checkpoints_completed": "no checkpoint was ever completed (not even the final one): a worker that never "
                              "acks its snapshot, or a coordinator that never counts the acks, still ends exact "
                              "without failures, since a recovery to checkpoint 0 recounts everything",
@@ -188,31 +185,21 @@ def _trace_path(prep: Prepared, record: RunRecord) -> Path | None:
     return next((p for p in candidates if p.is_file()), None)
 
 
-def _trace_count(trace: Path, event: str) -> int:
-    """Events named `event` in a trace (lines a dying process half-wrote are skipped)."""
-    count = 0
-    with open(trace, encoding="utf-8", errors="replace") as fh:
-        for line in fh:
-            try:
-                count += json.loads(line).get("ev") == event
-            except (ValueError, AttributeError):
-                continue
-    return count
-
-
-def _trace_value(trace: Path, field: str) -> int | None:
+def _trace_value(events: list[dict[str, Any]], field: str) -> int | None:
     """`trace.<event>`: how many such events; `check.<name>`: violations found by that check."""
     kind, name = field.split(".", 1)
     if kind == "trace":
-        return _trace_count(trace, name)
-    return CHECKS[name](read_trace(trace))
+        return sum(1 for e in events if e.get("ev") == name)
+    return CHECKS[name](events)
 
 
-def check_expectation(exp: Expectation, record: RunRecord, trace: Path | None, out: Outcome) -> None:
+def check_expectation(exp: Expectation, record: RunRecord, events: list[dict[str, Any]] | None,
+                      out: Outcome) -> None:
+    """One `expect` entry, against the run record or the trace's `events` (None: the run left no trace)."""
     if exp.field.startswith(("trace.", "check.")):
-        actual: Any = _trace_value(trace, exp.field) if trace is not None else None
+        actual: Any = _trace_value(events, exp.field) if events is not None else None
         if actual is None:
-            why = "the run left no trace file" if trace is None else "its trace lacks the events it needs"
+            why = "the run left no trace file" if events is None else "its trace lacks the events it needs"
             out.notes.append(f"{exp} not checked: {why}")
             return
     else:
@@ -259,9 +246,10 @@ def judge(ctx: Context, prep: Prepared, done: Finished, expected: dict[str, int]
         out.reasons.append(f"the client wrote no output table ({output})")
     if done.exit_code == 0:
         trace = _trace_path(prep, record)
+        events = read_trace(trace) if trace is not None else None  # read once: every check and budget uses it
         for exp in item.expect:
-            check_expectation(exp, record, trace, out)
-        judge_budgets(item, done, record, trace, serial_s, ctx.timeout_scale, out)
+            check_expectation(exp, record, events, out)
+        judge_budgets(item, done, record, events, serial_s, ctx.timeout_scale, out)
     for key in ("elapsed_s", "stolen", "redis_restarts", "replacements", "kills", "checkpoints_completed", "job"):
         value = getattr(record, key)
         if value is not None and value != "":
