@@ -167,6 +167,31 @@ def snapshot(conn: redis.Redis, timeout: float = 30.0) -> int:
     return last
 
 
+def start_snapshot(conn: redis.Redis) -> int | None:
+    """Ask for a BGSAVE without waiting for it (the supervisor's periodic
+    checkpoint: it keeps watching the workers meanwhile). Returns the server
+    time asked, for `snapshot_finished`, or None when another save was running
+    (it may predate commits we want in it: ask again later)."""
+    asked = int(conn.time()[0])
+    try:
+        conn.bgsave()
+    except redis.ResponseError as exc:
+        if "in progress" not in str(exc):
+            raise
+        return None
+    return asked
+
+
+def snapshot_finished(conn: redis.Redis, asked: int) -> bool:
+    """Has the BGSAVE asked for at server time `asked` finished? Raises if it failed."""
+    info = conn.info("persistence")
+    if info.get("rdb_bgsave_in_progress"):
+        return False
+    if info.get("rdb_last_bgsave_status") != "ok" or int(conn.lastsave().timestamp()) < asked:
+        raise redis.RedisError(f"BGSAVE failed (status {info.get('rdb_last_bgsave_status')}); see the server log")
+    return True
+
+
 def _wait_no_save(conn: redis.Redis, deadline: float) -> None:
     delay = 0.005
     while conn.info("persistence").get("rdb_bgsave_in_progress"):

@@ -45,6 +45,7 @@ from wordcount.table import (
     differences,
     read_table,
     sorted_items,
+    top_items,
     write_table,
 )
 from wordcount.tokenize import (
@@ -170,6 +171,13 @@ def test_config_values_and_flag_overrides(tmp_path):
 def test_sorted_items_count_desc_then_word_by_code_point():
     table = {"b": 2, "a": 2, "B": 2, "é": 2, "z": 5, "Z": 1, "ä": 1}
     assert sorted_items(table) == [("z", 5), ("B", 2), ("a", 2), ("b", 2), ("é", 2), ("Z", 1), ("ä", 1)]
+
+
+def test_top_items_is_the_head_of_the_full_order():
+    """The summary's top words come from a partial sort: same words, same ties broken the same way."""
+    table = {"b": 2, "a": 2, "B": 2, "é": 2, "z": 5, "Z": 1, "ä": 1}
+    for n in range(len(table) + 2):
+        assert top_items(table, n) == sorted_items(table)[:n], n
 
 
 def test_write_table_exact_bytes_and_round_trip(tmp_path):

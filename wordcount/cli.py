@@ -20,7 +20,7 @@ from wordcount.errors import JobFailed, UserError
 from wordcount.helptext import default
 from wordcount.inputs import InputFile, find_inputs
 from wordcount.parts import parse_part
-from wordcount.table import diff_report, serial_count, sorted_items, write_table
+from wordcount.table import diff_report, serial_count, top_items, write_table
 from wordcount.tokenize import utf8_warning
 
 log = logging.getLogger("client")
@@ -161,7 +161,7 @@ def report(
           f"{total_bytes / 1e6:.1f} MB, in {elapsed:.2f}s", file=out)
     if settings.top:
         print(f"top {settings.top}:", file=out)
-        for word, count in sorted_items(table)[: settings.top]:
+        for word, count in top_items(table, settings.top):
             print(f"  {count:>10}  {terminal_safe(word)}", file=out)
     for message in warning_lines(warnings, inputs):
         print(f"warning: {terminal_safe(message)}", file=out)

@@ -12,40 +12,52 @@ mixes with it; words in it pass through `terminal_safe` first.
 """
 from __future__ import annotations
 
+import functools
 import logging
+import os
 import re
+import sys
 import time
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from rich.columns import Columns
-from rich.console import Console
-from rich.live import Live
-from rich.logging import RichHandler
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from rich.progress_bar import ProgressBar
-from rich.table import Table
-from rich.text import Text
+if TYPE_CHECKING:
+    from rich.console import Console
 
 log = logging.getLogger("client")
-STDERR = Console(stderr=True)  # the live display and the log lines share it: logs go above the display
 PLAIN_FORMAT = "%(levelname)s %(name)s: %(message)s"
 LOG_EVERY_S = 5.0  # progress log line period when there is no live display
 REFRESH_PER_S = 8
 
 # C0 controls, DEL, C1 controls, bidi embeddings/overrides/isolates, lone surrogates
 _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
-_WORKER_STYLE = {"up": "green", "starting": "yellow", "dead": "bold red"}
+# what makes rich treat stderr as a terminal even when it is not a TTY
+_FORCING = ("FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE")
+
+
+@functools.lru_cache(maxsize=None)
+def stderr_console() -> Console:
+    """The one rich Console on stderr: the live display and the log lines share
+    it, so logs go above the display. Made on first use, since importing rich
+    costs about 60 ms of every start-up and a job in a pipe never needs it."""
+    from rich.console import Console
+
+    return Console(stderr=True)
 
 
 def live_terminal() -> bool:
     """True when a live display makes sense: stderr is an interactive, capable terminal."""
-    return STDERR.is_terminal and not STDERR.is_dumb_terminal
+    if not sys.stderr.isatty() and not any(name in os.environ for name in _FORCING):
+        return False  # what rich would answer too, without importing it
+    console = stderr_console()
+    return console.is_terminal and not console.is_dumb_terminal
 
 
 def setup_logging() -> None:
     """Rich log lines on a terminal, plain grep-friendly ones anywhere else."""
     if live_terminal():
-        handler: logging.Handler = RichHandler(console=STDERR, show_path=False, markup=False,
+        from rich.logging import RichHandler
+
+        handler: logging.Handler = RichHandler(console=stderr_console(), show_path=False, markup=False,
                                                rich_tracebacks=False, log_time_format="[%X]")
         handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
         logging.basicConfig(level=logging.INFO, handlers=[handler])
@@ -79,7 +91,8 @@ class _Display:
         self.live = live_terminal()
         self._next_log = time.monotonic() + LOG_EVERY_S
 
-    def _renderer(self) -> Live | Progress:
+    def _renderer(self) -> Any:
+        """The rich renderable to keep live (wordcount/richview.py); only called on a terminal."""
         raise NotImplementedError
 
     def start(self: D) -> D:
@@ -110,13 +123,10 @@ class BatchDisplay(_Display):
         self.total_files = total_files
         self.t0 = time.monotonic()
 
-    def _renderer(self) -> Progress:
-        progress = Progress(
-            SpinnerColumn(), TextColumn("{task.description:<9}"), BarColumn(bar_width=30),
-            MofNCompleteColumn(), TextColumn("files  {task.fields[mbps]:>7.1f} MB/s  stolen {task.fields[stolen]:>3}"
-                                             "  Redis restarts {task.fields[restarts]:>2}"),
-            TimeElapsedColumn(), console=STDERR, refresh_per_second=REFRESH_PER_S)
-        self._task = progress.add_task("counting", total=self.total_files, mbps=0.0, stolen=0, restarts=0)
+    def _renderer(self) -> Any:
+        from wordcount import richview
+
+        self._task, progress = richview.batch_progress(stderr_console(), self.total_files, REFRESH_PER_S)
         return progress
 
     def update(self, files: int, bytes_: int, stolen: int, restarts: int, done: bool = False) -> None:
@@ -136,13 +146,17 @@ class StreamDisplay(_Display):
         super().__init__()
         self.last: dict = {}
 
-    def _renderer(self) -> Live:
-        return Live(Text("waiting for the coordinator..."), console=STDERR, refresh_per_second=REFRESH_PER_S)
+    def _renderer(self) -> Any:
+        from wordcount import richview
+
+        return richview.stream_live(stderr_console(), REFRESH_PER_S)
 
     def update(self, st: dict) -> None:
         """Redraw; log phase and recovery changes (the record of them without a terminal)."""
         if self.live:
-            self._view.update(render_status(st))
+            from wordcount import richview
+
+            self._view.update(richview.render_status(st))
         if (st["phase"], st["recovery"]) != (self.last.get("phase"), self.last.get("recovery")):
             workers = " ".join(f"{w[0]}{w.rsplit('-', 1)[1]}:{s}" for w, s in st["workers"].items())  # m0:up r1:dead
             log.info("phase %s, last completed checkpoint %d, recovery id %d; %s", st["phase"],
@@ -152,18 +166,3 @@ class StreamDisplay(_Display):
                      st["phase"], st["completed"])
         self.last = st
 
-
-def render_status(st: dict) -> Table:
-    """One coordinator status as three steady lines: phase, a bar, the workers."""
-    done, total = st["files_done"], st["files_total"]
-    recovering = st["phase"].startswith("RECOVER")
-    head = Text.assemble(("phase ", "dim"), (f"{st['phase']:<15}", "bold yellow" if recovering else "bold cyan"),
-                         ("  last checkpoint ", "dim"), f"{st['completed']:>3}",
-                         ("  recovery ", "dim"), f"{st['recovery']:>2}",
-                         ("  files ", "dim"), f"{done:>{len(str(total))}}/{total}")
-    bar = ProgressBar(total=max(total, 1), completed=done, width=50)
-    workers = [Text.assemble(f"{w} ", (s, _WORKER_STYLE.get(s, ""))) for w, s in st["workers"].items()]
-    grid = Table.grid()
-    for row in (head, bar, Columns(workers, padding=(0, 3))):
-        grid.add_row(row)
-    return grid

@@ -1,6 +1,7 @@
 """The word table: its on-disk format, the serial reference count and diffs."""
 from __future__ import annotations
 
+import heapq
 from collections import Counter
 from typing import Iterable, Mapping
 
@@ -22,6 +23,13 @@ def sorted_words(table: Mapping[str, int]) -> list[str]:
 def sorted_items(table: Mapping[str, int]) -> list[tuple[str, int]]:
     """Count descending, then word ascending by code point."""
     return [(w, table[w]) for w in sorted_words(table)]
+
+
+def top_items(table: Mapping[str, int], n: int) -> list[tuple[str, int]]:
+    """The first `n` of `sorted_items(table)`, without sorting the whole table
+    (the summary's top words: a full sort of 300 000 words costs ~0.4 s)."""
+    words = heapq.nsmallest(n, table, key=lambda w: (-table[w], w))
+    return [(w, table[w]) for w in words]
 
 
 def write_table(table: Mapping[str, int], path: str) -> None:

@@ -46,6 +46,7 @@ class Supervisor:
     spare_at: float | None = None  # when the first generation's spare worker is due (see start_all)
     commands_before: int = 0  # requests read by the private servers killed so far (see count_commands)
     commands_seen: int = 0  # the current private server's count, at the last look
+    save_asked: tuple[int, float] | None = None  # the periodic BGSAVE still running: server, monotonic time asked
 
     def start_worker(self, name: str) -> None:
         """Start and register one worker, where `batch.placement` puts it (its launch
@@ -195,9 +196,7 @@ class Supervisor:
                 now = time.monotonic()
                 try:
                     files, bytes_, stolen = self.progress()
-                    if self.settings.batch.bgsave_interval_s and now >= next_save:
-                        myrds.snapshot(self.conn)
-                        trace.event(trace.SNAPSHOT, target="redis", asked=now)
+                    if self.settings.batch.bgsave_interval_s and now >= next_save and self.checkpoint():
                         next_save = time.monotonic() + self.settings.batch.bgsave_interval_s
                 except redis.RedisError as exc:
                     log.debug("Redis unavailable to the client: %s", exc)
@@ -221,6 +220,22 @@ class Supervisor:
         finally:
             display.close()
 
+    def checkpoint(self) -> bool:
+        """One step of the periodic BGSAVE: ask for one, or see whether the one
+        asked has finished (traced then). Never waits for the save, which takes
+        a while once the table is large, so worker exits are still seen at once.
+        True when a snapshot finished."""
+        if self.save_asked is None:
+            now = time.monotonic()
+            server_time = myrds.start_snapshot(self.conn)
+            self.save_asked = None if server_time is None else (server_time, now)
+            return False
+        if not myrds.snapshot_finished(self.conn, self.save_asked[0]):
+            return False
+        trace.event(trace.SNAPSHOT, target="redis", asked=self.save_asked[1])
+        self.save_asked = None
+        return True
+
     def restart_redis(self, files: int, threshold: int | None = None) -> None:
         """SIGKILL the private Redis and start it again (fault injection)."""
         assert self.server is not None
@@ -229,6 +244,7 @@ class Supervisor:
         self.commands_seen = 0
         trace.event(trace.KILL, target="redis", target_pid=redis_pid(self.server), files=files,
                     threshold=threshold)
+        self.save_asked = None  # a save running in the killed server is lost with it
         self.conn = self.server.restart(self.settings.batch.redis_down_s)
         trace.event(trace.REDIS_RESTART, target="redis", target_pid=redis_pid(self.server),
                     restarts=self.server.restarts)
