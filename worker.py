@@ -46,11 +46,10 @@ COMMIT_EVERY_S = 1.0
 
 @dataclass
 class Item:
-    """One stream entry (a byte range of a file) and, once counted, its counts."""
+    """One stream entry (a byte range of a file)."""
 
     entry_id: str
     rng: Range = field(repr=False)
-    counts: Counter | None = None
     warnings: list[str] = field(default_factory=list)  # for the summary: not UTF-8, odd CSV rows
 
     @property
@@ -60,6 +59,23 @@ class Item:
     @property
     def size(self) -> int:
         return self.rng.size
+
+
+@dataclass
+class Batch:
+    """Entries counted together and committed in one call, with the sum of their counts.
+
+    Every range of the batch is counted into the one Counter (C code does the
+    adding), so nothing is merged at commit time; only when a commit finds
+    entries gone does the worker count the rest again (`Worker.recount`).
+    """
+
+    items: list[Item] = field(default_factory=list)
+    counts: Counter = field(default_factory=Counter)
+
+    @property
+    def size(self) -> int:
+        return sum(i.size for i in self.items)
 
 
 class Worker:
@@ -153,30 +169,33 @@ class Worker:
                 self.fault("after_read")
         return got_all
 
-    def next_batch(self, block: int | None) -> list[Item]:
+    def next_batch(self, block: int | None) -> Batch:
         """A counted batch: take entries and count them until batch_bytes (or
         batch_files) are reached, COMMIT_EVERY_S have passed, or nothing is
         left to take right now. Commits are sized by work done; the entries
         waiting for the commit are kept fresh while the rest is counted."""
-        batch = self.take(block, [])
-        self.keeper.hold([i.entry_id for i in batch])
+        batch = Batch(self.take(block, []))
+        self.keeper.hold([i.entry_id for i in batch.items])
         started = time.monotonic()
-        pending = batch
+        pending = batch.items
         while pending:
             for item in pending:
-                self.count(item)
-            if (len(batch) >= self.settings.batch.batch_files or time.monotonic() - started >= COMMIT_EVERY_S
-                    or sum(i.size for i in batch) >= self.settings.batch.batch_bytes):
+                self.count(item, batch.counts)
+            if (len(batch.items) >= self.settings.batch.batch_files
+                    or time.monotonic() - started >= COMMIT_EVERY_S
+                    or batch.size >= self.settings.batch.batch_bytes):
                 break
-            pending = self.take(None, batch)
+            pending = self.take(None, batch.items)
             self.keeper.add([i.entry_id for i in pending])
-            batch = batch + pending
+            batch.items += pending
         return batch
 
     # -- counting and committing ---------------------------------------------
-    def count(self, item: Item) -> None:
-        """Count one range in chunks; after each, keep the batch's entries fresh."""
-        dying = self.crash.due("mid_count")
+    def count(self, item: Item, into: Counter, in_batch: bool = True) -> None:
+        """Count one range in chunks into `into`. While counting the batch being
+        built (`in_batch`), crash points apply and after each chunk the batch's
+        entries are kept fresh; not during a recount on the commit's thread."""
+        dying = in_batch and self.crash.due("mid_count")
         done = 0
 
         def on_chunk(n: int) -> None:
@@ -188,23 +207,33 @@ class Worker:
                 self.crash.fire()
             self.keeper.maybe_refresh()
 
-        result = count_range(item.rng, self.spec, self.settings.chunk_bytes, on_chunk)
-        item.counts, item.warnings = result.counts, result.warnings(item.path)
+        result = count_range(item.rng, self.spec, self.settings.chunk_bytes, on_chunk if in_batch else None,
+                             into=into)
+        item.warnings = result.warnings(item.path)
 
-    def commit(self, batch: list[Item]) -> int:
+    def recount(self, items: list[Item]) -> Batch:
+        """The counts of `items` alone, counted again from their files (after a
+        commit found other entries of their batch gone: rare, so cheaper than
+        keeping every range's counts apart)."""
+        batch = Batch(items)
+        for item in items:
+            self.count(item, batch.counts, in_batch=False)
+        return batch
+
+    def commit(self, batch: Batch) -> int:
         """Commit `batch`; entries no longer pending are dropped. Returns files applied."""
-        # BEGIN SOLUTION: FCALL wc_commit with the batch's ids and merged counts; retry without ids it says are gone
-        while batch:
-            args = commit_args(self.keys.group, batch, self.packed)
+        # BEGIN SOLUTION: FCALL wc_commit with the batch's ids and counts; retry without the ids it says are gone
+        while batch.items:
+            args = commit_args(self.keys.group, batch.items, batch.counts, self.packed)
             keys = [self.keys.files, self.keys.counts, self.keys.progress, self.keys.warnings]
             gone = set(self.conn.fcall(COMMIT_FUNCTION, len(keys), *keys, *args))
             if not gone:
-                trace.event(trace.COMMIT, ids=[i.entry_id for i in batch])
-                return len(batch)
+                trace.event(trace.COMMIT, ids=[i.entry_id for i in batch.items])
+                return len(batch.items)
             log.warning("%s: entries %s were no longer pending (stolen or rolled back); "
                         "committing the rest without them", self.consumer, sorted(gone))
             trace.event(trace.DROPPED, ids=sorted(gone))
-            batch = [i for i in batch if i.entry_id not in gone]
+            batch = self.recount([i for i in batch.items if i.entry_id not in gone])
         return 0
         # END SOLUTION
 
@@ -236,16 +265,16 @@ class Worker:
         # Look without waiting first: at the end of the job that lets a worker
         # exit at once instead of after a blocking read of block_ms.
         batch = self.next_batch(None)
-        if not batch:
+        if not batch.items:
             if self.job_done():
                 return False
             batch = self.next_batch(self.settings.batch.block_ms)
-            if not batch:
+            if not batch.items:
                 return True
         self.fault("before_commit")
         applied = self.commit(batch)
         self.keeper.hold([])
-        log.info("%s committed %d of %d files", self.consumer, applied, len(batch))
+        log.info("%s committed %d of %d files", self.consumer, applied, len(batch.items))
         self.fault("after_commit")
         return True
 

@@ -222,13 +222,15 @@ def decoded_chunks(rng: Range, chunk_bytes: int, separators: bytes = WHITESPACE,
 
 
 def count_range(rng: Range, spec: TokenizerSpec, chunk_bytes: int,
-                on_chunk: Callable[[int], None] | None = None) -> FileCount:
+                on_chunk: Callable[[int], None] | None = None, into: Counter[str] | None = None) -> FileCount:
     """Count the words of one range chunk by chunk: memory stays bounded by the
-    chunk (and the word table), and `on_chunk` can keep the entry alive."""
+    chunk (and the word table), and `on_chunk` can keep the entry alive. With
+    `into`, the counts are added to that Counter (a worker sums a whole batch
+    there) and the result's `counts` is it."""
     if rng.is_csv and rng.end - rng.start <= CSV_WHOLE_BYTES:
-        return _count_csv_whole(rng, spec, on_chunk)
+        return _count_csv_whole(rng, spec, on_chunk, into)
     words = spec.words_fn()
-    counts: Counter[str] = Counter()
+    counts: Counter[str] = Counter() if into is None else into
     replaced = []
     if rng.is_csv:
         def lines() -> Iterator[str]:
@@ -245,7 +247,8 @@ def count_range(rng: Range, spec: TokenizerSpec, chunk_bytes: int,
     return FileCount(counts, any(replaced))
 
 
-def _count_csv_whole(rng: Range, spec: TokenizerSpec, on_chunk: Callable[[int], None] | None) -> FileCount:
+def _count_csv_whole(rng: Range, spec: TokenizerSpec, on_chunk: Callable[[int], None] | None,
+                     into: Counter[str] | None) -> FileCount:
     """A CSV file of at most CSV_WHOLE_BYTES, read whole: its odd rows (ragged,
     an unclosed quote) can then be reported with their line numbers
     (wordcount/csvtext.py). Larger ones are streamed, counted the same, without
@@ -255,7 +258,7 @@ def _count_csv_whole(rng: Range, spec: TokenizerSpec, on_chunk: Callable[[int], 
         fh.seek(rng.start)
         data = fh.read(rng.end - rng.start)
         check_unchanged(fh, rng)
-    result = count_bytes(data, True, spec, rng.path)
+    result = count_bytes(data, True, spec, rng.path, into)
     if on_chunk:
         on_chunk(len(data))
     return result

@@ -95,11 +95,12 @@ def decode(data: bytes) -> tuple[str, bool]:
         return data.decode("utf-8-sig", errors="replace"), True
 
 
-def count_bytes(data: bytes, is_csv: bool, spec: TokenizerSpec, name: str = "") -> FileCount:
-    """Count the words of one file's contents."""
+def count_bytes(data: bytes, is_csv: bool, spec: TokenizerSpec, name: str = "",
+                into: Counter[str] | None = None) -> FileCount:
+    """Count the words of one file's contents (added to `into`, if given)."""
     text, replaced = decode(data)
     words = spec.words_fn()
-    counts: Counter[str] = Counter()
+    counts: Counter[str] = Counter() if into is None else into
     problems: list[str] = []
     if is_csv:
         for cell in csv_texts(text, spec.csv_text_column, name, problems):
