@@ -5,6 +5,11 @@
   holds the reference `mapper/`), with `-P` on Python 3.11+ and with the
   `-c` bootstrap meant for 3.10 (both checked here, on whatever runs the
   suite), and it gets its arguments as `-m` would give them;
+* every part starts through the warm-start launcher (wordcount/warm.py): it
+  runs nothing of the part before its go, then runs it exactly as `python
+  PART` would (argv, sys.path[0], `__main__`, an empty stdin), with the go's
+  arguments appended and its environment added; EOF instead of a go ends it
+  quietly, and a missing file fails as `python` would;
 * a part's fingerprint is the sha256 of a file, and for a package depends on
   its files' relative paths and contents only (not caches, not where it is).
 
@@ -22,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from wordcount.parts import fingerprint, python_target
+from wordcount.parts import REPO, fingerprint, part_command, python_target
 
 SHOW = 'import sys; print("{who}", sys.argv[1:], sys.argv[0].endswith("__main__.py"), "" in sys.path)\n'
 
@@ -42,16 +47,46 @@ def test_package_part_is_not_shadowed_by_the_cwd(tmp_path: Path, version: tuple[
     _package(cwd, "reference")
     student = _package(tmp_path / "student", "student")
     argv = [sys.executable, *python_target(student, version), "--id", "mapper-0"]
-    env = {**os.environ, "PYTHONPATH": str(student.parent)}
-    done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=20)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join((str(student.parent), str(REPO)))}
+    done = subprocess.run(argv, cwd=cwd, env=env, input="{}\n", capture_output=True, text=True, timeout=20)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "student ['--id', 'mapper-0'] True False", (argv, done.stdout)
 
 
-def test_a_file_part_runs_by_its_path(tmp_path: Path) -> None:
-    worker = tmp_path / "worker.py"
-    worker.write_text("", encoding="utf-8")
-    assert python_target(worker) == [str(worker)]
+PROBE = """import os, sys
+print(repr(sys.argv), sys.path[0] == os.path.dirname(os.path.abspath(__file__)), __name__,
+      os.environ.get("LATE"), sys.stdin.read() == "", "redis" in sys.modules)
+sys.exit(3)
+"""
+
+
+def _warm(part: Path, go: str, *args: str) -> subprocess.CompletedProcess:
+    argv = [sys.executable, *python_target(part, preload=("redis",)), *args]
+    return subprocess.run(argv, env={**os.environ, "PYTHONPATH": str(REPO)}, input=go, capture_output=True,
+                          text=True, timeout=20)
+
+
+@pytest.mark.timeout(30)
+def test_a_warm_file_part_runs_as_python_would_after_its_go(tmp_path: Path) -> None:
+    part = tmp_path / "worker.py"
+    part.write_text(PROBE, encoding="utf-8")
+    done = _warm(part, '{"args": ["--late", "x"], "env": {"LATE": "secret"}}\n', "--name", "w0")
+    assert done.returncode == 3, done.stderr  # its own exit status
+    argv = [str(part), "--name", "w0", "--late", "x"]
+    assert done.stdout.strip() == f"{argv!r} True __main__ secret True True", done.stdout
+    assert part_command([sys.executable, *python_target(part, preload=("redis",)), "--name", "w0"]) == \
+        [str(part), "--name", "w0"]
+
+
+@pytest.mark.timeout(30)
+def test_a_warm_part_that_never_gets_its_go_runs_nothing(tmp_path: Path) -> None:
+    part = tmp_path / "worker.py"
+    part.write_text("open(__file__ + '.ran', 'w').close()\n", encoding="utf-8")
+    done = _warm(part, "")  # EOF: the parent gave up on it, or died
+    assert done.returncode == 0 and done.stdout == done.stderr == "", done
+    assert not (tmp_path / "worker.py.ran").exists()
+    missing = _warm(tmp_path / "nope.py", "{}\n")
+    assert missing.returncode == 2 and "can't open file" in missing.stderr, missing
 
 
 def test_fingerprint_of_a_file_is_its_sha256(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -36,10 +37,22 @@ LAB_PARTS: dict[int, tuple[str, ...]] = {
     1: ("worker", "lua", "tokenizer"),
     2: ("coordinator", "mapper", "reducer", "tokenizer"),
 }
-# Run a package part on Python 3.10, which has no -P: drop the cwd entry -c put first on sys.path, then
-# run the package (its name is argv[1]) as `-m` would.
-_RUN_PACKAGE = ("import runpy, sys; del sys.path[0]; "
-                "runpy.run_module(sys.argv.pop(1), run_name='__main__', alter_sys=True)")
+# Every part process runs through the warm-start launcher (wordcount/warm.py). On Python 3.10, which
+# has no -P, a -c bootstrap drops the cwd entry -c put first on sys.path, then runs it as `-m` would.
+WARM = "wordcount.warm"
+_RUN_WARM = ("import runpy, sys; del sys.path[0]; "
+             f"runpy.run_module({WARM!r}, run_name='__main__', alter_sys=True)")
+# What each part process imports anyway, whichever implementation: imported while its parent still
+# sets up. Only shared libraries, never a part's own modules (a student's code must not run before
+# its go).
+PRELOAD: dict[str, tuple[str, ...]] = {
+    "worker": ("redis", "wordcount.batch.claims", "wordcount.batch.commits", "wordcount.faults.process",
+               "wordcount.splits"),
+    "mapper": ("redis", "message", "wordcount.stream.worker", "wordcount.splits"),
+    "reducer": ("message", "wordcount.stream.worker", "wordcount.stream.checkpoint"),
+    "coordinator": ("message", "wordcount.stream.admission", "wordcount.stream.checkpoint",
+                    "wordcount.faults.schedules", "wordcount.parts"),
+}
 
 
 def parse_part(spec: str) -> tuple[str, str]:
@@ -63,20 +76,37 @@ def resolve(parts: dict, name: str) -> Path:
     return Path(parts[name]) if parts.get(name) else REFERENCE[name]
 
 
-def python_target(path: Path, version: tuple[int, ...] = sys.version_info[:2]) -> list[str]:
-    """argv (after the interpreter) that runs a part given as a file or a package dir.
+def python_target(path: Path, version: tuple[int, ...] = sys.version_info[:2],
+                  preload: Sequence[str] = ()) -> list[str]:
+    """argv (after the interpreter) that runs a part given as a file or a package dir,
+    through the warm-start launcher (wordcount/warm.py), which waits for its go.
 
-    A package directory runs as `-m <dirname>` with its parent on sys.path
-    (see `pythonpath_for`), but with `-P`: plain `-m` puts the cwd first on
+    A file runs like `python FILE` (its directory first on sys.path). A
+    package directory runs like `python -P -m <dirname>` with its parent on
+    sys.path (see `pythonpath_for`): without -P, -m puts the cwd first on
     sys.path, and a job started from the repository root would then import
-    our `mapper/` instead of a student's `mapper/` of the same name. Python
-    3.10 has no -P; there a `-c` bootstrap removes the cwd entry itself.
+    our `mapper/` instead of a student's `mapper/` of the same name. The
+    launcher itself starts with -P for the same reason (Python 3.10 has no
+    -P: there a `-c` bootstrap removes the cwd entry itself).
     """
-    if not path.is_dir():
-        return [str(path)]
-    if version >= (3, 11):
-        return ["-P", "-m", path.name]
-    return ["-c", _RUN_PACKAGE, path.name]
+    launcher = ["-P", "-m", WARM] if version >= (3, 11) else ["-c", _RUN_WARM]
+    if preload:
+        launcher += ["--preload", ",".join(preload)]
+    return [*launcher, *(["-m", path.name] if path.is_dir() else [str(path)])]
+
+
+def part_command(cmdline: Sequence[str]) -> list[str]:
+    """A part process's command line as if it had been started without the launcher,
+    from after the interpreter: [PART_FILE, ARGS...] or ["-m", PACKAGE, ARGS...]
+    (for `ps`-style tools: tests, the benchmark). Other command lines lose only
+    their first word."""
+    args = list(cmdline)
+    for i, arg in enumerate(args[:4]):
+        bootstrap = arg == "-c" and i + 1 < len(args) and WARM in args[i + 1]
+        if arg == WARM or bootstrap:
+            rest = args[i + 2:] if bootstrap else args[i + 1:]
+            return rest[2:] if rest[:1] == ["--preload"] else rest
+    return args[1:]
 
 
 def pythonpath_for(path: Path) -> str:
@@ -84,21 +114,56 @@ def pythonpath_for(path: Path) -> str:
     return os.pathsep.join(dict.fromkeys([str(path.parent), str(REPO)]))
 
 
+class Warm:
+    """A part process started ahead of its go (wordcount/warm.py): its interpreter
+    starts and imports while the parent finishes setting up; `go` hands it what
+    was not known then and lets it run; `cancel` ends it before any part code ran.
+    The trace sees it spawned at the go, when the part starts to exist."""
+
+    def __init__(self, proc: subprocess.Popen, label: str) -> None:
+        self.proc = proc
+        self.label = label
+        self.started = False
+
+    def go(self, args: Sequence[str] = (), env: Mapping[str, str] | None = None) -> subprocess.Popen:
+        """Run the part with `args` appended to its argv and `env` added to its
+        environment (secrets go here: a pipe, not the command line)."""
+        line = json.dumps({"args": list(args), "env": dict(env or {})}) + "\n"
+        self.started = True
+        procs.feed(self.proc, line.encode())
+        trace.event(trace.SPAWN, target=self.label, target_pid=self.proc.pid)
+        return self.proc
+
+    def cancel(self) -> None:
+        """Not needed after all: EOF ends it (status 0); stop it if it is still
+        importing. Nothing once it got its go (then it is the part's to stop)."""
+        if self.started:
+            return
+        procs.feed(self.proc, b"")
+        procs.stop(self.proc, grace=0.5)
+
+
+def prestart(configured: dict, name: str, args: Sequence[str], *, label: str, log_path: str,
+             env: Mapping[str, str] | None = None, stdout: int | None = None,
+             launch: Sequence[str] = ()) -> Warm:
+    """Start the configured implementation of part `name`, up to its go, as a
+    supervised child (own session, dies with us). `args` and `env` are what is
+    known now; the go may add to both. `label` names it in the trace; `launch`
+    is an argv prefix that runs it elsewhere (`ip netns exec NS`, a remote
+    shell: wordcount/placement.py)."""
+    impl = resolve(configured, name)
+    full_env = {**os.environ, **(env or {}), "PYTHONPATH": pythonpath_for(impl), **trace.child_env(label)}
+    argv = [*launch, sys.executable, *python_target(impl, preload=PRELOAD.get(name, ())), *args]
+    return Warm(procs.spawn(argv, log_path=log_path, env=full_env, stdout=stdout, keep_stdin=True), label)
+
+
 def spawn(configured: dict, name: str, args: Sequence[str], *, label: str, log_path: str,
           env: Mapping[str, str] | None = None, stdout: int | None = None,
           launch: Sequence[str] = ()) -> subprocess.Popen:
-    """Start the configured implementation of part `name` as a supervised, traced child.
-
-    The child runs under process label `label` in the trace; `env` adds to
-    this process's environment; `launch` is an argv prefix that runs it
-    elsewhere (`ip netns exec NS`, a remote shell: wordcount/placement.py).
-    """
-    impl = resolve(configured, name)
-    full_env = {**os.environ, **(env or {}), "PYTHONPATH": pythonpath_for(impl), **trace.child_env(label)}
-    proc = procs.spawn([*launch, sys.executable, *python_target(impl), *args], log_path=log_path, env=full_env,
-                       stdout=stdout)
-    trace.event(trace.SPAWN, target=label, target_pid=proc.pid)
-    return proc
+    """Start the configured implementation of part `name` now (`prestart`, then
+    the go at once) as a supervised, traced child."""
+    return prestart(configured, name, args, label=label, log_path=log_path, env=env, stdout=stdout,
+                    launch=launch).go()
 
 
 def load_module(path: Path, label: str) -> ModuleType:

@@ -83,10 +83,12 @@ def spawn(
     cwd: str | None = None,
     stdout: int | IO | None = None,
     stdin_data: bytes | None = None,
+    keep_stdin: bool = False,
 ) -> subprocess.Popen:
     """Start `argv` as a supervised child; stderr (and stdout) go to `log_path`
     (created 0600). `stdin_data` is written to its stdin, which is then closed:
-    the way to hand a child a secret that must not be on its command line."""
+    the way to hand a child a secret that must not be on its command line.
+    With `keep_stdin` its stdin is a pipe left open for `feed` to write later."""
     out: int | IO | None = stdout
     err: int | IO | None = None
     fh = None
@@ -99,7 +101,7 @@ def spawn(
         with deferred_interrupts():
             proc = subprocess.Popen(
                 list(argv),
-                stdin=subprocess.DEVNULL if stdin_data is None else subprocess.PIPE,
+                stdin=subprocess.PIPE if stdin_data is not None or keep_stdin else subprocess.DEVNULL,
                 stdout=out,
                 stderr=err,
                 env=env,
@@ -111,18 +113,22 @@ def spawn(
         if fh is not None:
             fh.close()
     if stdin_data is not None:
-        _feed(proc, stdin_data)
+        feed(proc, stdin_data)
     return proc
 
 
-def _feed(proc: subprocess.Popen, data: bytes) -> None:
+def feed(proc: subprocess.Popen, data: bytes) -> None:
     """Write all of `data` to the child's stdin and close it (EOF ends its input)."""
-    assert proc.stdin is not None
+    if proc.stdin is None or proc.stdin.closed:
+        return
     try:
         proc.stdin.write(data)
         proc.stdin.close()
     except BrokenPipeError:  # it died at once; the caller sees that when it waits for it
-        pass
+        try:
+            proc.stdin.close()
+        except BrokenPipeError:
+            pass
 
 
 def kill(proc: subprocess.Popen, sig: int = signal.SIGKILL) -> None:
