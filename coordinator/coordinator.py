@@ -20,7 +20,9 @@ Threads:
 
 Startup: reducers first; each says hello with the TCP port it listens on
 (the configured one, or the one it picked for 0); then mappers, which get
-those ports on their command line. A replacement reducer rebinds its port.
+those ports as arguments (their interpreters were started together with the
+reducers' and wait for that: wordcount/warm.py). A replacement reducer
+rebinds its port.
 """
 from __future__ import annotations
 
@@ -178,10 +180,14 @@ class Coordinator:
         return self.result()
 
     def startup(self) -> None:
-        """Reducers, their ports, then mappers; then the phase machine starts."""
+        """Reducers, their ports, then mappers; then the phase machine starts. The
+        mappers' interpreters start together with the reducers (warm,
+        wordcount/warm.py) and get their go, with the ports, once all are known."""
         reducers = [str(w) for w in all_ids(self.spec.mappers, self.spec.reducers) if w.kind == REDUCER]
         for wid in reducers:
             self.sup.start(wid, 0)
+        for i in range(self.spec.mappers):
+            self.sup.prestart(str(mapper(i)), 0)
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
         while not all(w in self.addresses for w in reducers) or 0 in self.sup.reducer_ports:
             for wid, _ in self.sup.exited():
@@ -261,12 +267,12 @@ class Coordinator:
         deadline = time.monotonic() + max(5.0, 3 * self.timing.resend_timeout_s)
         next_resend = time.monotonic() + self.timing.resend_timeout_s
         while time.monotonic() < deadline:
-            running = any(self.sup.running(w) for w in self.sup.procs) or self.sup.zombies_running()
             try:
                 self.note_sender(*self.events.get(timeout=TICK_S))  # their last heartbeats
             except queue.Empty:
-                if not running:
-                    break
+                pass
+            if not (any(self.sup.running(w) for w in self.sup.procs) or self.sup.zombies_running()):
+                break
             if time.monotonic() >= next_resend:
                 for wid in self.sup.procs:
                     if self.sup.running(wid):

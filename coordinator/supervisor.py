@@ -42,18 +42,18 @@ class Supervisor:
         self.chaos_killed: set[str] = set()
         self.unexpected: Counter[str] = Counter()
         self.detached: list[tuple[str, int, subprocess.Popen]] = []  # superseded remote processes
+        self.warm: dict[tuple[str, int], parts.Warm] = {}  # prestarted, waiting for their go
 
     # -- starting ---------------------------------------------------------------------
     def args(self, wid: str, incarnation: int) -> list[str]:
-        """Command-line arguments of one incarnation of `wid` (mapper or reducer)."""
+        """Command-line arguments of one incarnation of `wid` (mapper or reducer),
+        but a mapper's reducer addresses (`reducers_args`), known only once every
+        reducer has said hello."""
         worker = WorkerId.parse(wid)
         args = ["--id", wid, "--incarnation", str(incarnation), "--settings", self.spec.settings_path,
                 "--coordinator", self.coordinator, "--checkpoint-dir", self.spec.checkpoint_dir]
         if worker.is_mapper:
-            st = self.settings.stream
-            hosts = [host_of(st.placement, f"reducer-{i}", st.host) for i in range(len(self.reducer_ports))]
-            args += ["--job", self.spec.job, "--throttle", str(self.spec.throttle_s),
-                     "--reducers", ",".join(f"{h}:{p}" for h, p in zip(hosts, self.reducer_ports))]
+            args += ["--job", self.spec.job, "--throttle", str(self.spec.throttle_s)]
         else:
             args += ["--port", str(self.reducer_ports[worker.index]), "--mappers", str(self.spec.mappers)]
         crash = self.spec.crash.get(wid)
@@ -61,14 +61,31 @@ class Supervisor:
             args += ["--crash", crash]
         return args
 
-    def start(self, wid: str, incarnation: int) -> None:
-        """Start `wid` (the reference, or the swapped-in part of its kind)."""
+    def reducers_args(self, wid: str) -> list[str]:
+        """A mapper's `--reducers HOST:PORT,...` (nothing for a reducer)."""
+        if not WorkerId.parse(wid).is_mapper:
+            return []
+        st = self.settings.stream
+        hosts = [host_of(st.placement, f"reducer-{i}", st.host) for i in range(len(self.reducer_ports))]
+        return ["--reducers", ",".join(f"{h}:{p}" for h, p in zip(hosts, self.reducer_ports))]
+
+    def prestart(self, wid: str, incarnation: int) -> parts.Warm:
+        """Start `wid`'s process up to its go (wordcount/warm.py): its interpreter
+        starts while the reducers are still starting; `start` sends the go."""
         log_path = os.path.join(self.spec.run_path, "logs", f"{wid}.{incarnation}.log")
-        self.incarnation[wid] = incarnation  # before it can say hello: only this one is accepted now
         place = place_of(self.settings.stream.placement, wid, incarnation)
-        proc = self.procs[wid] = parts.spawn(self.settings.parts, WorkerId.parse(wid).kind,
-                                             self.args(wid, incarnation), label=wid, log_path=log_path,
-                                             launch=place.launch)
+        warm = parts.prestart(self.settings.parts, WorkerId.parse(wid).kind, self.args(wid, incarnation),
+                              label=wid, log_path=log_path, launch=place.launch)
+        self.warm[(wid, incarnation)] = warm
+        return warm
+
+    def start(self, wid: str, incarnation: int) -> None:
+        """Start `wid` (the reference, or the swapped-in part of its kind), or
+        send the go to its prestarted process."""
+        self.incarnation[wid] = incarnation  # before it can say hello: only this one is accepted now
+        warm = self.warm.pop((wid, incarnation), None) or self.prestart(wid, incarnation)
+        self.warm.pop((wid, incarnation), None)
+        proc = self.procs[wid] = warm.go(self.reducers_args(wid))
         if incarnation:
             trace.event(trace.WORKER_RESTARTED, target=wid, target_pid=proc.pid)
         log.info("started %s incarnation %d (pid %d)", wid, incarnation, proc.pid)
@@ -143,6 +160,9 @@ class Supervisor:
         return any(proc.poll() is None for _, _, proc in self.detached)
 
     def stop_all(self) -> None:
+        for warm in self.warm.values():  # never needed (the job failed while starting)
+            warm.cancel()
+        self.warm.clear()
         for wid, inc, proc in self.detached:
             if proc.poll() is None:  # still cut off at the end: stopped here only because it is local after all
                 log.warning("%s incarnation %d (remote) still running at the end; stopping it", wid, inc)

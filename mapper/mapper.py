@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import operator
 import os
 import socket
 import threading
 import time
 import zlib
-from collections import deque
+from collections import Counter, deque
+from itertools import compress, islice, repeat
 from operator import methodcaller
 from typing import Iterator, Sequence
 
@@ -44,7 +46,10 @@ from wordcount.splits import FILE_CHANGED_EXIT, FileChanged, Range, count_range
 
 log = logging.getLogger("mapper")
 START = "0-0"  # cursor before the first entry
-FETCH = 16  # stream entries fetched per XRANGE
+FETCH = 64  # stream entries fetched per XRANGE
+# Entries sent together at most (in bytes of input; at least one entry): small files' counts are
+# summed first, so the words they share are partitioned, encoded, sent and added once, not per file.
+GROUP_BYTES = 1 << 20
 IDLE_WAIT_S = 0.5  # how long to block for a command when there is no work
 # Words per word-count message. Encoding (here) and decoding (in the reducer)
 # one message is a single C call that holds the GIL; small pieces keep each
@@ -63,15 +68,17 @@ _UTF8 = methodcaller("encode", "utf-8", "surrogatepass")
 
 
 def split_by_owner(counts: dict[str, int], reducers: int) -> list[dict[str, int]]:
-    """`counts` cut into one dict per reducer by `partition`, hashing in bulk
-    (map over C functions) rather than one Python call per word."""
+    """`counts` cut into one dict per reducer by `partition`, in bulk: the owners
+    come from maps over C functions and each reducer's share from
+    itertools.compress, with no Python-level step per word."""
     if reducers == 1:
         return [dict(counts)]
-    parts: list[dict[str, int]] = [{} for _ in range(reducers)]
-    owners = [h % reducers for h in map(zlib.crc32, map(_UTF8, counts))]
-    for (word, n), k in zip(counts.items(), owners):
-        parts[k][word] = n
-    return parts
+    try:
+        encoded = list(map(str.encode, counts))  # UTF-8; the same bytes as `partition`'s for every word...
+    except UnicodeEncodeError:  # ...but one with a lone surrogate, which only surrogatepass encodes
+        encoded = list(map(_UTF8, counts))
+    owners = list(map(operator.mod, map(zlib.crc32, encoded), repeat(reducers)))
+    return [dict(compress(counts.items(), map(k.__eq__, owners))) for k in range(reducers)]
 
 
 def pieces(counts: dict[str, int], size: int) -> Iterator[dict[str, int]]:
@@ -80,9 +87,9 @@ def pieces(counts: dict[str, int], size: int) -> Iterator[dict[str, int]]:
         if counts:
             yield counts
         return
-    items = list(counts.items())
-    for i in range(0, len(items), size):
-        yield dict(items[i:i + size])
+    items = iter(counts.items())
+    for _ in range(0, len(counts), size):
+        yield dict(islice(items, size))
 
 
 class Outputs:
@@ -185,7 +192,13 @@ class Mapper(StreamWorker):
         return 0
 
     def process_next(self) -> None:
-        """Count and send one file, or report that the stream is exhausted."""
+        """Count and send the next entries, or report that the stream is exhausted.
+
+        Small entries go together (`take`): their counts are summed before they
+        are split by reducer and sent, so a word common to them travels once.
+        The cursor moves past the whole group only once all of it was sent, so
+        a checkpoint (taken between groups) still cuts the stream at an entry.
+        """
         if not self.buffer:
             if not self.redis_reachable():
                 return
@@ -196,17 +209,31 @@ class Mapper(StreamWorker):
             self.send(m.Done(self.id, self.recovery_id, self.position))
             log.info("stream exhausted after %d entries", self.position)
             return
-        entry_id, fields = self.buffer.popleft()
-        self.send_counts(entry_id, Range.from_fields(fields))
+        group = self.take()
+        self.send_counts(group[-1][0], [Range.from_fields(fields) for _, fields in group])
         if self.outputs.broken:
             return  # not delivered: the coming recovery rewinds us anyway
-        self.cursor, self.position = entry_id, self.position + 1
+        self.cursor, self.position = group[-1][0], self.position + len(group)
         self.publish()
         if self.report_progress:
             self.report_progress = False
             self.heartbeat()
         self.next_file_at = time.monotonic() + self.throttle_s
-        self.crash.at("after_first_file")
+        for _ in group:
+            self.crash.at("after_first_file")
+
+    def take(self) -> list[tuple[str, dict]]:
+        """The next entry, and after it as many buffered ones as fit in GROUP_BYTES
+        in all; one at a time when throttled (--throttle paces single files)."""
+        group = [self.buffer.popleft()]
+        size = Range.from_fields(group[0][1]).size
+        while self.buffer and not self.throttle_s:
+            nxt = Range.from_fields(self.buffer[0][1]).size
+            if size + nxt > GROUP_BYTES:
+                break
+            group.append(self.buffer.popleft())
+            size += nxt
+        return group
 
     def redis_reachable(self) -> bool:
         """Wait out an injected partition: it cuts the Redis connection too. False if told to stop meanwhile."""
@@ -217,13 +244,16 @@ class Mapper(StreamWorker):
             return False
         return True
 
-    def send_counts(self, entry_id: str, rng: Range) -> None:
-        """One word-count message per reducer that owns any of this range's words."""
-        result = count_range(rng, self.spec, self.settings.chunk_bytes)
-        self.warnings.update(result.warnings(rng.path))
-        parts = split_by_owner(result.counts, self.reducers)
-        for k, counts in enumerate(parts):
-            for piece in pieces(counts, MESSAGE_WORDS):
+    def send_counts(self, entry_id: str, ranges: list[Range]) -> None:
+        """The summed counts of `ranges` (the last of which is stream entry
+        `entry_id`), one word-count message per reducer that owns any word."""
+        counts: Counter[str] = Counter()
+        for rng in ranges:
+            result = count_range(rng, self.spec, self.settings.chunk_bytes, into=counts)
+            self.warnings.update(result.warnings(rng.path))
+        parts = split_by_owner(counts, self.reducers)
+        for k, owned in enumerate(parts):
+            for piece in pieces(owned, MESSAGE_WORDS):
                 self.outputs.send(k, m.WordCounts(self.id, self.recovery_id, entry_id, piece))
 
     # -- commands --------------------------------------------------------------------------
