@@ -4,9 +4,10 @@
     python client.py stream [options]   streaming job with checkpoints (Lab 2)
     python client.py clean [--keep N]   delete the run directories of finished jobs
 
-The batch job: put one stream entry per input file, snapshot Redis, start N
-worker processes, supervise them (BGSAVE checkpoints, optional Redis kills,
-replacements if every worker died), then read the table and report.
+The batch job: start the workers' interpreters (they wait: wordcount/warm.py),
+put one stream entry per input range, snapshot Redis, let the N workers run,
+supervise them (BGSAVE checkpoints, optional Redis kills, replacements if
+every worker died), then read the table and report (wordcount/batch/job.py).
 """
 from __future__ import annotations
 
@@ -17,11 +18,8 @@ import time
 from dataclasses import replace
 from typing import Sequence
 
-import myrds
-from wordcount import jobuser, parts, rundirs, trace
-from wordcount.batch.claims import STOLEN_LIVE
-from wordcount.batch.jobstate import enqueue, expire, read_results
-from wordcount.batch.supervisor import Supervisor, redis_pid
+from wordcount import rundirs, trace
+from wordcount.batch.starter import WorkerStarter, first_started
 from wordcount.cli import (
     add_common_arguments,
     exit_process,
@@ -37,7 +35,8 @@ from wordcount.faults.plans import BatchPlan, batch_schedule
 from wordcount.helptext import BATCH_EXAMPLES, SETTINGS_NOTE, HelpFormatter, default
 from wordcount.inputs import InputFile
 from wordcount.keys import JobKeys, new_job_id
-from wordcount.record import RunRecord
+from wordcount.redisconf import external_url
+from wordcount.splits import split_inputs
 
 log = logging.getLogger("client")
 
@@ -85,7 +84,7 @@ def overrides(args: argparse.Namespace) -> dict:
 def batch_main(argv: Sequence[str]) -> int:
     args = parse_args(argv)
     settings, inputs = settings_and_inputs(args, overrides(args))
-    external = bool(myrds.external_url(settings.redis_url, settings.redis_backend))
+    external = bool(external_url(settings.redis_url, settings.redis_backend))
     if (settings.batch.kill_redis_every_s or args.kill_redis_at) and external:
         flag = "--kill-redis-every" if settings.batch.kill_redis_every_s else "--kill-redis-at"
         raise UserError(f"{flag} needs a Redis started by this client; drop --redis-url/REDIS_URL")
@@ -107,55 +106,26 @@ def run_batch(args: argparse.Namespace, settings: Settings, inputs: list[InputFi
               plan: BatchPlan | None) -> int:
     keys = JobKeys(new_job_id())
     run = rundirs.start_run(settings.run_dir, keys.job, settings.keep_runs)
-    run_path = run.path
-    trace.setup(os.path.join(run_path, "trace.jsonl"), "client")
+    trace.setup(os.path.join(run.path, "trace.jsonl"), "client")
     trace.event(trace.RUN_START, job=keys.job, lab=1, workers=settings.batch.workers, files=len(inputs),
                 wall=time.time())
     t0 = time.perf_counter()
-    server, conn, url = myrds.open_server(settings.redis_url, run_path, parts.resolve(settings.parts, "lua"),
-                                          settings.redis_backend, settings.docker_image)
-    url = jobuser.create(conn, url, keys.job, server)  # workers get a user limited to this job's keys
-    if server:
-        trace.event(trace.SPAWN, target="redis", target_pid=redis_pid(server))
-    sup = None
+    ranges = split_inputs(inputs, settings.split_bytes)
+    starter = WorkerStarter(settings, keys.job, run.path)
+    # The first workers' interpreters start now, before this process imports redis-py and sets up
+    # the server: the start-ups overlap (wordcount/warm.py). They run once the stream is ready.
+    starter.prestart(f"w{i}" for i in range(first_started(settings.batch.workers, len(ranges))))
     try:
-        entries = enqueue(conn, keys, inputs, settings.split_bytes, private=server is not None)
-        total_bytes = sum(f.size for f in inputs)
-        sup = Supervisor(settings, keys, url, run_path, conn, server, entries, total_bytes,
-                         list(plan.redis_kills_after) if plan else [])
-        sup.start_all()
-        sup.run()
-        table, warnings = read_results(sup.conn, keys)
-        refused = jobuser.refused(sup.conn) if server else {}
-        elapsed = time.perf_counter() - t0
-        restarts = server.restarts if server else 0
-        files_done, bytes_done, stolen = sup.progress()
-        stolen_live = int(sup.conn.hget(keys.progress, STOLEN_LIVE) or 0)
-        log.info("job %s: %d replacements, %d entries stolen, %d Redis restarts",
-                 keys.job, sup.replacements, stolen, restarts)
-        trace.event(trace.JOB_DONE, elapsed_s=elapsed, stolen=stolen, redis_restarts=restarts,
-                    replacements=sup.replacements)
-        RunRecord(kind="batch", job=keys.job, elapsed_s=elapsed, files=len(inputs),
-                  bytes=total_bytes, run_path=run_path, trace=trace.path(),
-                  chaos=plan.to_json() if plan else None, workers=settings.batch.workers,
-                  stolen=stolen, stolen_live=stolen_live, redis_restarts=restarts, replacements=sup.replacements,
-                  redis_commands=sup.redis_commands,
-                  progress_mismatch=abs(files_done - entries) + abs(bytes_done - total_bytes),
-                  warnings=len(warnings),
-                  redis_refused=refused,
-                  ).write(run_path, args.record)
+        from wordcount.batch.job import run_job  # redis-py and the server, while the workers start
+
+        outcome = run_job(settings, keys, run.path, inputs, ranges, starter, plan, args.record, t0)
     finally:
-        if sup:
-            sup.stop_workers()
-        if server:
-            server.stop()
-        else:
-            expire(conn, keys)
+        starter.cancel_unused()
         trace.event(trace.RUN_END)
         run.close()
-    if refused:
-        print(jobuser.refused_line(refused))  # someone tried passwords, or a worker left its keys
-    return report(table, inputs, settings, warnings, elapsed, args.verify)
+    for line in outcome.notes:
+        print(line)
+    return report(outcome.table, inputs, settings, outcome.warnings, outcome.elapsed, args.verify)
 
 
 def main(argv: Sequence[str]) -> int:

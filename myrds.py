@@ -29,6 +29,7 @@ from urllib.parse import urlparse
 import redis
 
 from wordcount import private, procs, redisconf
+from wordcount.redisconf import external_url
 from wordcount.cli import run_main
 from wordcount.docker import image as docker_image
 from wordcount.docker import sdk as docker_sdk
@@ -300,17 +301,6 @@ def start_private(run_dir: str, library: Path | str = DEFAULT_LIBRARY) -> tuple[
 
 
 PrivateServer = ManagedServer | DockerServer  # a server this process started, either backend
-
-
-def external_url(url: str | None, backend: str = "local") -> str | None:
-    """The server to use instead of starting one: the URL setting, else $REDIS_URL.
-
-    None with the Docker backend: asking for a container means starting one
-    (settings refuse a URL together with it; $REDIS_URL is ignored).
-    """
-    if backend == "docker":
-        return None
-    return url or os.environ.get("REDIS_URL") or None
 
 
 def open_server(

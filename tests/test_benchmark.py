@@ -52,6 +52,10 @@ def test_roles_and_stolen_live_of_any_record() -> None:
     assert role_of([py, "-m", "coordinator", "--spec", "s.json"], "python3") == "coordinator"
     assert role_of([py, "-P", "-m", "coordinator", "--spec", "s.json"], "python3") == "coordinator"
     assert role_of([py, "-c", "import runpy", "coordinator", "--spec", "s.json"], "python3") == "coordinator"
+    warm = [py, "-P", "-m", "wordcount.warm", "--preload", "redis,message"]  # how parts start now
+    assert role_of([*warm, "-m", "coordinator", "--spec", "s.json"], "python3") == "coordinator"
+    assert role_of([*warm, "/r/worker.py", "--name", "w1", "--job", "j"], "python3") == "worker w1"
+    assert role_of([*warm, "-m", "mapper", "--id", "mapper-1"], "python3") == "mapper-1"
     assert role_of(["/usr/bin/redis-server", "-"], "redis-server") == "redis-server"
     assert stolen_live(RunRecord.from_json({"kind": "batch", "stolen": 3, "stolen_live": 2})) == 2  # newer record
     assert stolen_live(RunRecord(kind="batch", stolen=3)) is None  # a record without the field: "n/a"
@@ -77,7 +81,13 @@ def test_table_has_every_row_with_ratio_and_memory(tmp_path: Path) -> None:
     assert rows["stream 2x2 ckpt 0.5s"]["auth"] is True and rows["stream 2x2 no auth"]["auth"] is False
     assert re.search(r"^auth: stream \d+\.\d\dx serial with HMAC, \d+\.\d\dx without: overhead \d+\.\d{3}x$",
                      done.stdout, re.M), done.stdout
-    assert "peak RSS (VmHWM, MB)" in done.stdout and re.search(r"^target: ", done.stdout, re.M)
+    assert "peak RSS (VmHWM, MB)" in done.stdout and re.search(r"^target \(mixed corpus\): ", done.stdout, re.M)
+    assert "serial count" in rows["serial"]["rss_mb"], rows["serial"]  # the script, in its own process
+    assert rows["count only, in-process"]["check"] == "OK"
+    small = report["small_job"]["seconds"]
+    assert {"serial", "batch, one tiny file", "stream, one tiny file"} <= set(small), report["small_job"]
+    assert re.search(r"^  batch, one tiny file +\d+\.\d\ds +\(\d+\.\dx serial\)  target <= 0.5s: (PASS|MISS)$",
+                     done.stdout, re.M), done.stdout
 
 
 @pytest.mark.timeout(TIMEOUT_S + 30)
@@ -85,7 +95,7 @@ def test_scaling_table_and_png(tmp_path: Path) -> None:
     data = synthetic(tmp_path / "corpus", "1MB", 10)
     png = tmp_path / "scaling.png"
     done, report = run_benchmark(tmp_path, "--data", str(data), "--files", "10", "--workers", "1", "--no-stream",
-                                 "--scaling", "--scaling-sizes", "1MB", "--png", str(png))
+                                 "--no-small-job", "--scaling", "--scaling-sizes", "1MB", "--png", str(png))
     scaling = report["scaling"]
     assert [row["corpus"] for row in scaling] == ["1MB, 10 files", "1MB, one file"], scaling
     assert [row["files"] for row in scaling] == [10, 1]

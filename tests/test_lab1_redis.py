@@ -39,7 +39,6 @@ from support import (
 
 import myrds
 from wordcount.batch import jobstate
-from wordcount.inputs import InputFile
 from wordcount.keys import COMMIT_FUNCTION, FUNCTION_LIBRARY, JobKeys
 
 
@@ -228,7 +227,7 @@ def test_done_means_delivered_and_acknowledged(redis_server, tmp_path):
 
     conn = redis.Redis.from_url(redis_server.url)
     keys = JobKeys("unit2")
-    jobstate.enqueue(conn, keys, [InputFile(f"/f{i}", 1) for i in range(3)])
+    jobstate.enqueue(conn, keys, [{"path": f"/f{i}", "size": 1} for i in range(3)])
     settings = write_config(tmp_path, filename="settings.json", defaults=False)
     w = worker.Worker("w0", keys.job, str(settings), redis_server.url)
 

@@ -67,3 +67,14 @@ class ServerBase:
     @property
     def log_path(self) -> str:
         return os.path.join(self.data_dir, "server.log")
+
+
+def external_url(url: str | None, backend: str = "local") -> str | None:
+    """The server to use instead of starting one: the URL setting, else $REDIS_URL.
+
+    None with the Docker backend: asking for a container means starting one
+    (settings refuse a URL together with it; $REDIS_URL is ignored).
+    """
+    if backend == "docker":
+        return None
+    return url or os.environ.get("REDIS_URL") or None

@@ -11,13 +11,13 @@ from dataclasses import dataclass, field
 import redis
 
 import myrds
-from wordcount import parts, private, procs, trace
+from wordcount import private, procs, trace
 from wordcount.batch.jobstate import is_done
+from wordcount.batch.starter import WorkerStarter, first_started, generation_size
 from wordcount.config import Settings, to_json
 from wordcount.console import BatchDisplay
 from wordcount.errors import JobFailed
 from wordcount.keys import JobKeys
-from wordcount.placement import place_of
 
 log = logging.getLogger("client")
 TICK_S = 0.1  # supervision period: worker exits, progress, snapshot and kill timers
@@ -34,6 +34,7 @@ class Supervisor:
     run_path: str
     conn: redis.Redis
     server: myrds.PrivateServer | None
+    starter: WorkerStarter
     total_files: int
     total_bytes: int
     redis_kills_after: list = field(default_factory=list)  # committed-file thresholds (chaos)
@@ -49,38 +50,21 @@ class Supervisor:
     save_asked: tuple[int, float] | None = None  # the periodic BGSAVE still running: server, monotonic time asked
 
     def start_worker(self, name: str) -> None:
-        """Start and register one worker, where `batch.placement` puts it (its launch
-        prefix); a Ctrl-C waits until it is registered, so it gets stopped."""
-        with procs.deferred_interrupts():
-            self.workers[name] = parts.spawn(
-                self.settings.parts, "worker",
-                ["--name", name, "--job", self.keys.job, "--settings", self.settings_path],
-                label=name, log_path=os.path.join(self.run_path, "logs", f"{name}.log"),
-                env={"WC_REDIS_URL": self.url, "WC_CLIENT_PID": str(os.getpid())},
-                launch=place_of(self.settings.batch.placement, name).launch)
-
-    @property
-    def settings_path(self) -> str:
-        return os.path.join(self.run_path, "settings.json")
+        """Start and register one worker (prestarted or not: starter.py)."""
+        self.workers[name] = self.starter.start(name, self.url)
 
     @property
     def generation_size(self) -> int:
-        """Workers per generation: `batch.workers`, but at most one more than there
-        are entries. A worker with nothing to read only costs its start-up (~0.3 s
-        of CPU, on the cores the others count on); the one spare is there to steal
-        from a worker that stalls (a hung worker never exits, so no replacement
-        would come)."""
-        return max(1, min(self.settings.batch.workers, self.total_files + 1))
+        return generation_size(self.settings.batch.workers, self.total_files)
 
     def start_all(self) -> None:
         """Start the first generation. The spare of a job with fewer entries than
         workers starts only once the claim timeout has passed with the job not
         done: no entry can be stolen before that, so a small job that finishes
         first never pays for it (a one-file job starts one worker)."""
-        private.write_file(self.settings_path, to_json(private.for_children(self.settings)))
-        now = self.generation_size
-        if self.generation_size > self.total_files:
-            now = self.generation_size - 1
+        private.write_file(self.starter.settings_path, to_json(private.for_children(self.settings)))
+        now = first_started(self.settings.batch.workers, self.total_files)
+        if now < self.generation_size:
             self.spare_at = time.monotonic() + self.settings.batch.claim_timeout_s
             log.info("starting %d of the %d workers: the job has only %d entries (a spare follows if it is "
                      "not done in %gs)", now, self.settings.batch.workers, self.total_files,

@@ -5,8 +5,15 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 
+import os
+
 from wordcount import private
 from wordcount.faults.schedules import ChaosPlan, KillSpec
+
+
+def spec_path(run_path: str) -> str:
+    """Where a run's spec goes: the coordinator's only argument, known before the spec is written."""
+    return os.path.join(run_path, "stream-job.json")
 
 
 @dataclass(frozen=True)

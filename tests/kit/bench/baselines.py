@@ -1,7 +1,12 @@
-"""The two baselines that run in this process: the serial count and multiprocessing.Pool(2).
+"""The baselines: the serial count, and multiprocessing.Pool(2) in this process.
 
-The serial count (wordcount.table.serial_count) is the reference every job
-must equal and the denominator of every ratio. Pool(2) is what a student
+The serial count is the reference every job must equal and the denominator
+of every ratio. It runs as the script a user would run instead of a job
+(serial_count.py: find the inputs, wordcount.table.serial_count, write the
+table), timed from outside by wall clock exactly like a job, so both sides of
+a ratio pay Python's start-up and writing the output. Its table is what every
+job is checked against. `count_only_once` times the count alone inside this
+process, for the record: what start-up and output cost. Pool(2) is what a student
 would write first for two cores: the same count_file mapped over the files
 by two pool processes and merged with Counter in this one. It is timed as a
 whole, pool start-up and shutdown included, because a job's time includes
@@ -17,18 +22,23 @@ from __future__ import annotations
 import multiprocessing
 import os
 import resource
+import sys
 import time
+from pathlib import Path
 from collections import Counter
 
-from kit.bench.measure import REPO, Bench, Run, children_cpu, compare
-from kit.bench.rss import read_hwm_kb, reset_hwm
+from kit.bench.measure import REPO, WATCH_S, Bench, BenchError, Run, children_cpu, compare
+from kit.bench.rss import PeakSampler, read_hwm_kb, reset_hwm
+from kit.run import Job
 
 from wordcount.config import Settings, load_settings
 from wordcount.inputs import InputFile, find_inputs
-from wordcount.table import serial_count
+from wordcount.table import read_table, serial_count
 from wordcount.tokenize import TokenizerSpec, count_file
 
 POOL_PROCESSES = 2
+SERIAL_SCRIPT = Path(__file__).with_name("serial_count.py")
+COUNT_ONLY = "count only, in-process"
 
 
 def settings_of(bench: Bench) -> Settings:
@@ -55,17 +65,43 @@ def cpu_now() -> float:
 
 
 def serial_once(bench: Bench) -> Run:
-    """find_inputs + serial_count, in this process, timed, with the jobs' own settings."""
+    """The serial count script (serial_count.py) as a process, timed like a job; its table becomes
+    the reference the jobs of this round are checked against."""
     settings = settings_of(bench)
-    bench.expected = Counter()  # the last round's table would count in this round's peak
+    bench.expected = Counter()  # the last round's table would count in this process's memory
+    output = bench.work / f"{bench.label}serial.tsv"
+    config = bench.args.config or str(REPO / "config.json")
+    cpu0 = children_cpu()
+    job = Job([sys.executable, str(SERIAL_SCRIPT), str(bench.data), str(output), config], cwd=REPO,
+              env={**os.environ, "PYTHONPATH": str(REPO)}, output=bench.work / f"{bench.label}serial.log",
+              watch_s=WATCH_S)
+    sampler = PeakSampler(job.pid, {}).start()
+    try:
+        done = job.wait(bench.args.timeout)
+    finally:
+        rss = sampler.stop()
+    if done.timed_out or done.exit_code != 0:
+        raise BenchError(f"the serial count failed: {done.last_error}")
+    bench.expected = Counter(read_table(str(output)))
+    output.unlink(missing_ok=True)
+    inputs = inputs_of(bench, settings)
+    bench.files, bench.bytes = len(inputs), sum(f.size for f in inputs)
+    return Run("serial", done.duration_s, cpu_s=children_cpu() - cpu0, load1=os.getloadavg()[0],
+               rss_kb={"serial count" if role == "client" else role: kb for role, kb in rss.items()})
+
+
+def count_only_once(bench: Bench) -> Run:
+    """find_inputs + serial_count inside this process: no start-up, no output written. Not a
+    yardstick (a user runs a script, not a function); printed to show what those cost."""
+    settings = settings_of(bench)
     reset = reset_hwm()
     cpu0, t0 = cpu_now(), time.perf_counter()
-    inputs = inputs_of(bench, settings)
-    counts = serial_count((f.path for f in inputs), settings.tokenizer_spec())
+    counts = serial_count((f.path for f in inputs_of(bench, settings)), settings.tokenizer_spec())
     seconds = time.perf_counter() - t0
-    bench.expected, bench.files, bench.bytes = counts, len(inputs), sum(f.size for f in inputs)
-    return Run("serial", seconds, cpu_s=cpu_now() - cpu0, load1=os.getloadavg()[0],
-               rss_kb=own_peak("benchmark", reset))
+    run = Run(COUNT_ONLY, seconds, cpu_s=cpu_now() - cpu0, load1=os.getloadavg()[0],
+              rss_kb=own_peak("benchmark", reset))
+    run.check = compare(bench, counts, COUNT_ONLY)
+    return run
 
 
 def count_one(task: tuple[str, TokenizerSpec]) -> tuple[Counter[str], int, int]:

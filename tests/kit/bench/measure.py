@@ -112,6 +112,7 @@ class Config:
     kind: str  # serial, pool, batch, stream
     argv: tuple[str, ...] = ()
     env: tuple[tuple[str, str], ...] = ()  # added to this job's environment only
+    private_redis: bool = False  # True: the job starts its own server, as a user's does (no Redis stats)
 
 
 @dataclass
@@ -155,7 +156,9 @@ class Bench:
 
 def job_argv(bench: Bench, config: Config, output: Path, record: Path) -> list[str]:
     argv = [sys.executable, str(REPO / "client.py"), *config.argv, "--data", str(bench.data),
-            "--output", str(output), "--record", str(record), "--redis-url", bench.url]
+            "--output", str(output), "--record", str(record)]
+    if not config.private_redis:
+        argv += ["--redis-url", bench.url]
     if bench.args.config:
         argv += ["--config", bench.args.config]
     return argv
@@ -198,9 +201,10 @@ def job_once(bench: Bench, config: Config, index: int) -> Run:
     """Run one job in a subprocess (its output in <stem>.log), then measure Redis and check the output."""
     stem = f"{bench.label}{config.name.replace(' ', '_')}.{index}"
     output, record = bench.work / f"{stem}.tsv", bench.work / f"{stem}.json"
-    bench.meter.reset()
+    if not config.private_redis:
+        bench.meter.reset()
     cpu0 = children_cpu()
-    extra = server_pids(bench)
+    extra = {} if config.private_redis else server_pids(bench)
     job = Job(job_argv(bench, config, output, record), cwd=REPO, env=job_env(config),
               output=bench.work / f"{stem}.log", watch_s=WATCH_S)
     sampler = PeakSampler(job.pid, extra).start()
@@ -210,7 +214,7 @@ def job_once(bench: Bench, config: Config, index: int) -> Run:
         rss = sampler.stop()
     result = Run(config.name, done.duration_s, cpu_s=children_cpu() - cpu0, load1=os.getloadavg()[0],
                  rss_kb=rss)
-    result.redis = bench.meter.read()
+    result.redis = {} if config.private_redis else bench.meter.read()
     if done.timed_out or done.exit_code != 0:
         result.ok = False
         result.error = f"timed out after {bench.args.timeout}s" if done.timed_out else done.last_error

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import statistics
 from typing import Any
 
 from kit.bench.measure import Bench, Run
@@ -19,7 +20,10 @@ from wordcount import trace
 from wordcount.record import RunRecord
 
 TARGET_WORKERS = 2
-TARGET_RATIO = 2.0  # the issue's target: 2 workers take at most 2x the serial time
+TARGET_RATIO = 2.0  # the loosest target (Lab 1 on many small files); the scaling plot draws it
+# Targets on a mixed corpus (source files, CSVs, one big file), as ratios to the serial count. On many
+# small files with many distinct words Lab 1 should stay within TARGET_RATIO, on one huge file within 1.0.
+TARGETS = ((f"batch {TARGET_WORKERS} workers", 1.2), ("stream 2x2 ckpt 0.5s", 1.0))
 
 
 def pick(runs: list[Run], stat: str) -> Run:
@@ -97,16 +101,28 @@ def redis_cell(run: Run, key: str) -> str:
     return f"{stat['calls']} x {stat['usec_per_call']:.1f}us" if stat else "-"
 
 
-def summary_rows(runs: dict[str, list[Run]], serial_s: float, files: int, stat: str) -> list[dict]:
+def same_round_ratio(runs: dict[str, list[Run]], name: str) -> tuple[float | None, str]:
+    """Median of run/serial over the rounds where the run succeeded (each run against the serial
+    count of its own round, so a load spike moves both sides of a ratio); 'MISMATCH' if any round's
+    table differed, 'failed' if no round succeeded, else 'OK'."""
+    pairs = list(zip(runs["serial"], runs.get(name, [])))
+    ratios = [run.seconds / serial.seconds for serial, run in pairs if run.ok and serial.seconds > 0]
+    if any(run.check.startswith("MISMATCH") for _, run in pairs):
+        return (statistics.median(ratios) if ratios else None), "MISMATCH"
+    return (statistics.median(ratios), "OK") if ratios else (None, "failed")
+
+
+def summary_rows(runs: dict[str, list[Run]], files: int, stat: str) -> list[dict]:
     rows = []
     for name, group in runs.items():
         run = pick(group, stat)
+        ratio = 1.0 if name == "serial" else same_round_ratio(runs, name)[0] or 0.0
         commands = run.redis.get("commands")
         note = run.error or ""
         if "kill" in name and run.ok:
             note = recovery_note(run.record)
         rows.append({
-            "run": name, "seconds": run.seconds, "ratio": run.seconds / serial_s if serial_s else 0.0,
+            "run": name, "seconds": run.seconds, "ratio": ratio,
             "ok": run.ok, "job_s": run.record.elapsed_s if run.record else None, "cpu_s": run.cpu_s,
             "redis_cpu_s": run.redis.get("redis_cpu_s"),
             "commands_per_file": commands / files if commands and files else None,
@@ -181,13 +197,17 @@ def print_phases(rows: list[dict]) -> None:
         print(f"{r['run']:<26}{ph['start_s']:>8.2f}{ph['work_s']:>8.2f}{ph['imbalance_s']:>8.2f}{ph['tail_s']:>8.2f}")
 
 
-def target_line(rows: list[dict]) -> str:
-    name = f"batch {TARGET_WORKERS} workers"
-    row = next((r for r in rows if r["run"] == name and r["ok"]), None)
-    if row is None:
-        return f"target: no successful '{name}' run to compare"
-    verdict = "PASS" if row["ratio"] <= TARGET_RATIO else "MISS"
-    return f"target: {name} <= {TARGET_RATIO:g}x serial: {verdict} ({row['ratio']:.2f}x)"
+def target_lines(rows: list[dict]) -> list[str]:
+    """Each target's verdict (the mixed-corpus targets; see TARGETS)."""
+    lines = []
+    for name, limit in TARGETS:
+        row = next((r for r in rows if r["run"] == name and r["ok"]), None)
+        if row is None:
+            lines.append(f"target: no successful '{name}' run to compare")
+            continue
+        verdict = "PASS" if row["ratio"] <= limit else "MISS"
+        lines.append(f"target (mixed corpus): {name} <= {limit:g}x serial: {verdict} ({row['ratio']:.2f}x)")
+    return lines
 
 
 def machine() -> dict[str, Any]:
@@ -196,11 +216,11 @@ def machine() -> dict[str, Any]:
 
 
 def save_json(path: str, bench: Bench, rows: list[dict], runs: dict[str, list[Run]],
-              load_start: tuple, load_end: tuple, scaling: list[dict]) -> None:
+              load_start: tuple, load_end: tuple, scaling: list[dict], small: dict) -> None:
     doc = {"machine": machine(), "load_start": load_start, "load_end": load_end,
            "data": {"path": str(bench.data), "files": bench.files, "bytes": bench.bytes},
            "options": {k: v for k, v in vars(bench.args).items() if k != "log_level"},
-           "summary": rows, "target": target_line(rows), "stream_unavailable": bench.stream_error,
+           "summary": rows, "targets": target_lines(rows), "small_job": small, "stream_unavailable": bench.stream_error,
            "auth": None if bench.stream_error or bench.args.no_stream else auth_line(rows), "scaling": scaling,
            "runs": {name: [r.to_json() for r in group] for name, group in runs.items()}}
     with open(path, "w", encoding="utf-8") as fh:

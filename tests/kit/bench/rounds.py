@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from kit.bench.baselines import pool_once, serial_once
+from kit.bench.baselines import COUNT_ONLY, count_only_once, pool_once, serial_once
 from kit.bench.measure import Bench, Config, Run, job_once
 
 from wordcount.stream.auth import INSECURE_ENV
@@ -53,9 +53,10 @@ def run_once(bench: Bench, config: Config, index: int) -> Run:
     return job_once(bench, config, index)
 
 
-def run_rounds(bench: Bench, plan: list[Config]) -> dict[str, list[Run]]:
-    """`repeat` rounds of the serial count then `plan`; stream configurations are dropped once the plain
-    stream job has failed in the first round (Lab 2 not implemented yet: said once, not as failed rows).
+def run_rounds(bench: Bench, plan: list[Config], count_only: bool = False) -> dict[str, list[Run]]:
+    """`repeat` rounds of the serial count (and, with `count_only`, the count alone in this process)
+    then `plan`; stream configurations are dropped once the plain stream job has failed in the first
+    round (Lab 2 not implemented yet: said once, not as failed rows).
 
     runs[name][i] is round i's run of `name`: runs are only ever skipped from the second round on, and
     then in every later round."""
@@ -64,6 +65,8 @@ def run_rounds(bench: Bench, plan: list[Config]) -> dict[str, list[Run]]:
     for rep in range(bench.args.repeat):
         runs["serial"].append(serial_once(bench))
         log.info("%sserial: %.2fs", bench.label, runs["serial"][-1].seconds)
+        if count_only:
+            runs.setdefault(COUNT_ONLY, []).append(count_only_once(bench))
         for config in plan:
             if config.kind == "stream" and bench.stream_error is not None:
                 continue
@@ -78,4 +81,4 @@ def run_rounds(bench: Bench, plan: list[Config]) -> dict[str, list[Run]]:
 
 def run_all(bench: Bench) -> dict[str, list[Run]]:
     """The main table's runs."""
-    return run_rounds(bench, configs(bench.args))
+    return run_rounds(bench, configs(bench.args), count_only=True)

@@ -26,6 +26,8 @@ from pathlib import Path
 
 import psutil
 
+from wordcount.parts import part_command
+
 SAMPLE_S = 0.1
 REDIS_NAMES = ("redis-server", "valkey-server")
 HAVE_CHILDREN_FILES = os.path.exists(f"/proc/{os.getpid()}/task/{os.getpid()}/children")
@@ -56,7 +58,8 @@ def reset_hwm(pid: int | str = "self") -> bool:
 
 
 def role_of(cmdline: list[str], name: str) -> str:
-    """What a process is in a job, from its command line (the arguments its parent gave it)."""
+    """What a process is in a job, from its command line (the arguments its parent gave it;
+    a part started through the warm-start launcher is read as if started directly)."""
     def after(flag: str) -> str | None:
         return cmdline[cmdline.index(flag) + 1] if flag in cmdline[:-1] else None
 
@@ -67,10 +70,11 @@ def role_of(cmdline: list[str], name: str) -> str:
         return f"worker {after('--name')}"
     if after("--id"):  # a Lab 2 worker: --id mapper-0
         return str(after("--id"))
+    command = part_command(cmdline)
     # a package part runs as `-P -m coordinator` (or `-c <bootstrap> coordinator` on Python 3.10)
-    if any(Path(a).name == "coordinator" or a.startswith("coordinator") for a in cmdline[1:4]):
+    if any(Path(a).name == "coordinator" or a.startswith("coordinator") for a in command[:3]):
         return "coordinator"
-    script = next((a for a in cmdline[1:3] if a.endswith(".py")), None)
+    script = next((a for a in command[:2] if a.endswith(".py")), None)
     return Path(script).stem if script else base
 
 

@@ -16,6 +16,7 @@ from dataclasses import replace
 from typing import Any
 
 from kit.bench.measure import Bench, Run, generated
+from kit.bench.report import same_round_ratio
 from kit.bench.rounds import run_rounds, scaling_configs
 
 from wordcount.corpus import parse_size
@@ -28,16 +29,6 @@ def corpora(sizes: list[str], files: int) -> list[tuple[str, str, int]]:
     """(label, size, files) of every scaling corpus, smallest first, the one huge file last."""
     ordered = sorted(sizes, key=parse_size)
     return [*((f"{s}, {files} files", s, files) for s in ordered), (f"{ordered[-1]}, {ONE_FILE}", ordered[-1], 1)]
-
-
-def same_round_ratio(runs: dict[str, list[Run]], name: str) -> tuple[float | None, str]:
-    """Median of run/serial over the rounds where the run succeeded; 'MISMATCH' if any round's table
-    differed, 'failed' if no round succeeded, else 'OK'."""
-    pairs = list(zip(runs["serial"], runs.get(name, [])))
-    ratios = [run.seconds / serial.seconds for serial, run in pairs if run.ok and serial.seconds > 0]
-    if any(run.check.startswith("MISMATCH") for _, run in pairs):
-        return (statistics.median(ratios) if ratios else None), "MISMATCH"
-    return (statistics.median(ratios), "OK") if ratios else (None, "failed")
 
 
 def run_scaling(bench: Bench) -> list[dict[str, Any]]:

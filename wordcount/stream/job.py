@@ -1,0 +1,227 @@
+"""The streaming job against its Redis server and coordinator, from the client's side.
+
+Runs once `python client.py stream` (launch.py) has checked its flags and
+started the coordinator's interpreter (warm: wordcount/warm.py): find or
+start the server, give the mappers a Redis user of their own, put each
+mapper's share of the input ranges into its stream, write the job spec, give
+the coordinator its go, show its status line until it ends, then read the
+reducers' final checkpoints into the word table and write the run record.
+This is the module that imports redis-py, so the client imports it only
+after the coordinator is starting.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import select
+import subprocess
+import time
+from dataclasses import dataclass
+
+import redis
+
+import myrds
+from wordcount import jobuser, parts, private, procs, trace
+from wordcount.config import Settings, to_json
+from wordcount.console import StreamDisplay
+from wordcount.errors import JobFailed, UserError
+from wordcount.faults.schedules import ChaosPlan, KillSpec
+from wordcount.faults.flags import parse_stream_crashes
+from wordcount.ids import mapper, reducer
+from wordcount.inputs import InputFile
+from wordcount.keys import JobKeys
+from wordcount.record import RunRecord
+from wordcount.splits import Range
+from wordcount.stream import auth, checkpoint
+from wordcount.stream.netflags import zombie_record
+from wordcount.stream.admission import summary
+from wordcount.stream.spec import JobSpec, spec_path
+
+log = logging.getLogger("client")
+
+
+@dataclass
+class Outcome:
+    """What the client reports once the job is over."""
+
+    table: dict[str, int]
+    warnings: list[str]
+    elapsed: float
+    notes: list[str]  # summary lines about refused requests and rejected frames: never silent
+
+
+# -- job setup ------------------------------------------------------------------------
+def assign(ranges: list[Range], mappers: int) -> list[list[Range]]:
+    """Largest ranges first, each to the mapper with the fewest bytes so far, so
+    the ranges of one big file spread over all mappers."""
+    shares: list[list[Range]] = [[] for _ in range(mappers)]
+    load = [0] * mappers
+    for r in sorted(ranges, key=lambda r: (-r.size, r.path, r.start)):
+        k = load.index(min(load))
+        shares[k].append(r)
+        load[k] += r.size
+    return shares
+
+
+def enqueue(conn: redis.Redis, keys: JobKeys, ranges: list[Range], mappers: int) -> int:
+    """Each mapper's ranges (wordcount/splits.py) into its stream; returns how many in all."""
+    pipe = conn.pipeline(transaction=True)
+    shares = assign(ranges, mappers)
+    for idx, share in enumerate(shares):
+        for r in sorted(share, key=lambda r: (r.path, r.start)):
+            pipe.xadd(keys.mapper_stream(idx), r.fields())
+    pipe.execute()
+    return sum(map(len, shares))
+
+
+def write_spec(args: argparse.Namespace, settings: Settings, keys: JobKeys, run_path: str,
+               entries: int, timed: KillSpec | None, logical: ChaosPlan | None) -> str:
+    st = settings.stream
+    settings_path = os.path.join(run_path, "settings.json")
+    private.write_file(settings_path, to_json(private.for_children(settings)))
+    cp_dir = os.path.join(st.checkpoint_dir, keys.job) if st.checkpoint_dir else os.path.join(run_path, "checkpoints")
+    private.make_dir(cp_dir)
+    spec = JobSpec(job=keys.job, run_path=run_path, settings_path=settings_path,
+                   checkpoint_dir=os.path.abspath(cp_dir), mappers=st.mappers, reducers=st.reducers,
+                   total_files=entries, throttle_s=args.throttle,
+                   crash=parse_stream_crashes(args.crash, st.mappers, st.reducers),
+                   kill=timed.to_json() if timed else None, chaos=logical.to_json() if logical else None)
+    path = spec_path(run_path)
+    spec.save(path)
+    return path
+
+
+# -- watching the coordinator ------------------------------------------------------------------
+def watch(proc: subprocess.Popen) -> dict:
+    """Show the coordinator's status lines until it exits; return its result."""
+    display = StreamDisplay().start()
+    result: dict | None = None
+    buf = b""
+    fd = proc.stdout.fileno()  # type: ignore[union-attr]
+    try:
+        while True:
+            ready, _, _ = select.select([fd], [], [], 1.0)
+            if not ready:
+                continue
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            buf += chunk
+            *lines, buf = buf.split(b"\n")
+            for line in lines:
+                try:
+                    doc = json.loads(line)
+                except json.JSONDecodeError:
+                    log.debug("ignored a non-JSON line from the coordinator: %r", line[:200])
+                    continue
+                if "status" in doc:
+                    display.update(doc["status"])
+                elif "result" in doc:
+                    result = doc["result"]
+    finally:
+        display.close()
+    proc.wait()
+    if result is None:
+        raise JobFailed(f"the coordinator exited with status {proc.returncode} without a result")
+    return result
+
+
+def merge_into(table: dict[str, int], counts: dict[str, int]) -> None:
+    """Add `counts` to `table`. Reducers own disjoint words, so this is mostly a
+    dict.update; words both hold (a swapped-in part may not partition) are summed."""
+    both = table.keys() & counts.keys()
+    sums = {w: table[w] + counts[w] for w in both}
+    table.update(counts)
+    table.update(sums)
+
+
+def gather(spec: JobSpec, final_id: int) -> tuple[dict[str, int], list[str]]:
+    """The table from the reducers' final snapshots; warnings from the mappers'."""
+    table: dict[str, int] = {}
+    warnings: set[str] = set()
+    try:
+        for i in range(spec.reducers):
+            state = checkpoint.read(spec.checkpoint_dir, str(reducer(i)), final_id)
+            if not state.get("final"):
+                raise JobFailed(f"checkpoint {final_id} of {reducer(i)} is not a final checkpoint")
+            merge_into(table, state["counts"])
+        for i in range(spec.mappers):
+            warnings.update(checkpoint.read(spec.checkpoint_dir, str(mapper(i)), final_id)["warnings"])
+    except checkpoint.CheckpointError as exc:
+        raise JobFailed(f"cannot read the final result: {exc}") from None
+    return table, sorted(warnings)
+
+
+# -- the job -------------------------------------------------------------------------------
+def run_job(args: argparse.Namespace, settings: Settings, keys: JobKeys, run_path: str, inputs: list[InputFile],
+            ranges: list[Range], coordinator: parts.Warm, timed: KillSpec | None, logical: ChaosPlan | None,
+            t0: float) -> Outcome:
+    """The whole job; the coordinator (and with it every worker) and the server
+    are stopped on every way out."""
+    st = settings.stream
+    server, conn, url = myrds.open_server(settings.redis_url, run_path, parts.resolve(settings.parts, "lua"),
+                                          settings.redis_backend, settings.docker_image)
+    url = jobuser.create(conn, url, keys.job, server)  # mappers get a user limited to this job's keys
+    proc = None
+    try:
+        entries = enqueue(conn, keys, ranges, st.mappers)
+        spec = JobSpec.load(write_spec(args, settings, keys, run_path, entries, timed, logical))
+        key = auth.Key.generate()
+        with procs.deferred_interrupts():  # a Ctrl-C now still finds proc to stop
+            # secrets go in its environment (owner-only), never in argv (world-readable)
+            proc = coordinator.go(env={"WC_REDIS_URL": url, **key.env()})
+        result = watch(proc)
+        if not result["ok"]:
+            if result.get("user_error"):
+                raise UserError(result["reason"])
+            raise JobFailed(f"{result['reason']} (logs in {run_path}/logs)")
+        table, warnings = gather(spec, result["final_checkpoint_id"])
+        refused = jobuser.refused(conn) if server else {}
+        elapsed = time.perf_counter() - t0
+        trace.event(trace.JOB_DONE, elapsed_s=elapsed, checkpoints=result["checkpoints_completed"],
+                    recoveries=len(result["recoveries"]))
+        RunRecord(kind="stream", job=keys.job, elapsed_s=elapsed, files=len(inputs),
+                  bytes=sum(f.size for f in inputs), run_path=run_path, trace=trace.path(),
+                  chaos=chaos_record(logical, result.get("chaos")), mappers=st.mappers, reducers=st.reducers,
+                  checkpoint_interval_s=st.checkpoint_interval_s, auth=key.secure,
+                  rejected=result.get("rejected", {}), rejected_by=result.get("rejected_by", {}),
+                  redis_refused=refused, net=settings.stream.net or None,
+                  **zombie_record(result.get("zombies", [])),
+                  **{k: result[k] for k in ("checkpoints_completed", "recoveries", "kills",
+                                            "final_checkpoint_id", "recovery_id")},
+                  ).write(run_path, args.record)
+        rejected = result.get("rejected", {})
+        notes = [line for line in (rejected and summary(rejected), refused and jobuser.refused_line(refused))
+                 if line]
+        return Outcome(table, warnings, elapsed, notes)
+    finally:
+        if proc is not None:
+            procs.stop(proc, grace=10.0)
+        _drop_streams(conn, keys, st.mappers)
+        if server:
+            server.stop()
+
+
+def chaos_record(plan: ChaosPlan | None, fired: list[dict] | None) -> dict | None:
+    """The plan and the kills that fired (with what the coordinator saw then), for the run record.
+
+    A kill the job never reached (it ended first) is named in a warning: with
+    more data or --throttle it would have fired.
+    """
+    if plan is None:
+        return None
+    fired = fired or []
+    if len(fired) < len(plan.kills):
+        log.warning("chaos: %d of %d kills never fired (the job ended first): %s", len(plan.kills) - len(fired),
+                    len(plan.kills), ", ".join(map(str, plan.kills[len(fired):])))
+    return {**plan.to_json(), "fired": fired}
+
+
+def _drop_streams(conn: redis.Redis, keys: JobKeys, mappers: int) -> None:
+    """A shared server keeps nothing of a finished job."""
+    try:
+        conn.delete(*(keys.mapper_stream(i) for i in range(mappers)))
+    except redis.RedisError as exc:
+        log.debug("could not delete the job's streams: %s", exc)
