@@ -18,7 +18,7 @@ import time
 from dataclasses import replace
 from typing import Sequence
 
-from wordcount import rundirs, trace
+from wordcount import jobuser, rundirs, trace
 from wordcount.batch.starter import WorkerStarter, first_started
 from wordcount.cli import (
     add_common_arguments,
@@ -111,14 +111,15 @@ def run_batch(args: argparse.Namespace, settings: Settings, inputs: list[InputFi
                 wall=time.time())
     t0 = time.perf_counter()
     ranges = split_inputs(inputs, settings.split_bytes)
-    starter = WorkerStarter(settings, keys.job, run.path)
+    server = jobuser.plan(keys.job, settings.redis_url, settings.redis_backend)  # the workers' URL, known now
+    starter = WorkerStarter(settings, keys.job, run.path, server.worker_url)
     # The first workers' interpreters start now, before this process imports redis-py and sets up
     # the server: the start-ups overlap (wordcount/warm.py). They run once the stream is ready.
     starter.prestart(f"w{i}" for i in range(first_started(settings.batch.workers, len(ranges))))
     try:
         from wordcount.batch.job import run_job  # redis-py and the server, while the workers start
 
-        outcome = run_job(settings, keys, run.path, inputs, ranges, starter, plan, args.record, t0)
+        outcome = run_job(settings, keys, run.path, inputs, ranges, server, starter, plan, args.record, t0)
     finally:
         starter.cancel_unused()
         trace.event(trace.RUN_END)

@@ -15,7 +15,6 @@ import functools
 import logging
 import os
 import re
-import secrets
 import shutil
 import signal
 import subprocess
@@ -283,13 +282,17 @@ class ManagedServer(redisconf.ServerBase):
             self.proc = None
 
 
-def start_private(run_dir: str, library: Path | str = DEFAULT_LIBRARY) -> tuple[ManagedServer, redis.Redis]:
-    """Start a private server for one run; logs which binary and version it uses."""
+def start_private(run_dir: str, library: Path | str = DEFAULT_LIBRARY, identity: redisconf.Identity | None = None,
+                  users: Sequence[str] = ()) -> tuple[ManagedServer, redis.Redis]:
+    """Start a private server for one run (on `identity`'s port and password, or
+    new ones, with the ACL `users` from its first start); logs which binary and
+    version it uses."""
     binary, version = find_binary()
     data_dir = private.make_dir(os.path.abspath(os.path.join(run_dir, "redis")))
+    identity = identity or redisconf.Identity.new()
     server = ManagedServer(
-        binary=binary, version=version, data_dir=data_dir, port=procs.free_port(),
-        password=secrets.token_urlsafe(16), library=Path(library),
+        binary=binary, version=version, data_dir=data_dir, port=identity.port,
+        password=identity.password, library=Path(library), users=list(users),
     )
     try:
         conn = server.start()
@@ -306,11 +309,13 @@ PrivateServer = ManagedServer | DockerServer  # a server this process started, e
 def open_server(
     url: str | None, run_dir: str, library: Path | str = DEFAULT_LIBRARY,
     backend: str = "local", image: str = docker_sdk.DEFAULT_IMAGE,
+    identity: redisconf.Identity | None = None, users: Sequence[str] = (),
 ) -> tuple[PrivateServer | None, redis.Redis, str]:
-    """Use the configured server if there is one, else start a private one,
-    as a local process or (backend "docker") in a container from `image`.
+    """Use the configured server if there is one, else start a private one (on
+    `identity`, with the ACL `users`), as a local process or (backend "docker")
+    in a container from `image`.
 
-    Returns (managed server or None, connection, URL for the workers).
+    Returns (managed server or None, connection, URL with the server's own password).
     """
     url = external_url(url, backend)
     if url:
@@ -319,10 +324,27 @@ def open_server(
         log.info("using Redis %s at %s", conn.info("server").get("redis_version"), _safe(url))
         return None, conn, url
     if backend == "docker":
-        server, conn = docker_redis.start_server(run_dir, image, functools.partial(load_functions, library=library))
+        server, conn = docker_redis.start_server(run_dir, image, functools.partial(load_functions, library=library),
+                                                 identity, users)
         return server, conn, server.url
-    server, conn = start_private(run_dir, library)
+    server, conn = start_private(run_dir, library, identity, users)
     return server, conn, server.url
+
+
+def refused_requests(conn: redis.Redis) -> dict[str, int]:
+    """What the server refused since it (re)started, by ACL LOG reason: "auth" (a wrong
+    password: someone guessing), "key" / "command" (a worker reaching outside its job).
+    Only meaningful on the private server: a shared one logs other clients too."""
+    try:
+        entries = conn.acl_log()
+    except redis.RedisError as exc:
+        log.debug("cannot read the ACL log: %s", exc)
+        return {}
+    out: dict[str, int] = {}
+    for entry in entries:
+        reason = str(entry.get("reason", "?"))
+        out[reason] = out.get(reason, 0) + int(entry.get("count", 1))
+    return out
 
 
 def main(argv: Sequence[str]) -> int:

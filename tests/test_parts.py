@@ -7,9 +7,9 @@
   suite), and it gets its arguments as `-m` would give them;
 * every part starts through the warm-start launcher (wordcount/warm.py): it
   runs nothing of the part before its go, then runs it exactly as `python
-  PART` would (argv, sys.path[0], `__main__`, an empty stdin), with the go's
-  arguments appended and its environment added; EOF instead of a go ends it
-  quietly, and a missing file fails as `python` would;
+  PART` would (argv, sys.path[0], `__main__`, an empty stdin, the environment
+  it was started with), with the go's arguments appended; EOF instead of a go
+  ends it quietly, and a missing file fails as `python` would;
 * a part's fingerprint is the sha256 of a file, and for a package depends on
   its files' relative paths and contents only (not caches, not where it is).
 
@@ -62,15 +62,15 @@ sys.exit(3)
 
 def _warm(part: Path, go: str, *args: str) -> subprocess.CompletedProcess:
     argv = [sys.executable, *python_target(part, preload=("redis",)), *args]
-    return subprocess.run(argv, env={**os.environ, "PYTHONPATH": str(REPO)}, input=go, capture_output=True,
-                          text=True, timeout=20)
+    return subprocess.run(argv, env={**os.environ, "PYTHONPATH": str(REPO), "LATE": "secret"}, input=go,
+                          capture_output=True, text=True, timeout=20)
 
 
 @pytest.mark.timeout(30)
 def test_a_warm_file_part_runs_as_python_would_after_its_go(tmp_path: Path) -> None:
     part = tmp_path / "worker.py"
     part.write_text(PROBE, encoding="utf-8")
-    done = _warm(part, '{"args": ["--late", "x"], "env": {"LATE": "secret"}}\n', "--name", "w0")
+    done = _warm(part, '{"args": ["--late", "x"]}\n', "--name", "w0")
     assert done.returncode == 3, done.stderr  # its own exit status
     argv = [str(part), "--name", "w0", "--late", "x"]
     assert done.stdout.strip() == f"{argv!r} True __main__ secret True True", done.stdout

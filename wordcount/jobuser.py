@@ -1,4 +1,4 @@
-"""A per-job Redis ACL user for the workers of one run on the private server.
+"""A per-job Redis ACL user for the workers of one run, decided before the server starts.
 
 The client keeps the server's own password to itself. Workers (Lab 1
 workers, Lab 2 mappers) get, in $WC_REDIS_URL, a user made for this job
@@ -7,27 +7,28 @@ function-call commands -- no FUNCTION LOAD, CONFIG, KEYS/SCAN, FLUSH*, or
 other admin. So a worker (or a swapped student part, or anyone who got hold
 of what a worker holds) cannot spoil the server or reach past its job.
 
-The server stores only the SHA-256 of the password. ACL users live in the
-configuration, not in the RDB, so the user is part of the configuration the
-private server gets at every (re)start (myrds.ManagedServer.users). A
---redis-url server is not ours to restart: a user made there at run time
-would vanish if its owner restarted it mid-run and strand the workers, so
-there workers get the given URL (in their environment only, never argv or a
-file). The ACL log of the private server (`refused`) shows who was turned
-away.
+The private server's port, its password and this user are all chosen before
+the server starts (`plan`): the user is part of the configuration the server
+gets at its first start and at every restart (ACL users live in the
+configuration, not in the RDB), and the workers' URL is known at once, so the
+client can start the workers' interpreters (wordcount/warm.py) with it in
+their environment while the server is still starting. The server stores only
+the SHA-256 of the password. A --redis-url server is not ours to restart: a
+user made there at run time would vanish if its owner restarted it mid-run
+and strand the workers, so there workers get the given URL (in their
+environment only, never argv or a file). The ACL log of the private server
+(myrds.refused_requests) shows who was turned away.
+
+Imports nothing of Redis: the clients plan before they import redis-py.
 """
 from __future__ import annotations
 
 import hashlib
-import logging
 import secrets
+from dataclasses import dataclass
 from urllib.parse import quote, urlsplit, urlunsplit
 
-import redis
-
-import myrds
-
-log = logging.getLogger("client")
+from wordcount.redisconf import Identity, external_url
 
 # Categories first, then what must never be allowed: later rules win.
 COMMANDS = ("-@all +@read +@write +@stream +@hash +@set +@sortedset +@string +@list +@connection "
@@ -45,21 +46,6 @@ def rule(job: str, password: str) -> str:
     return f"{user_name(job)} reset on #{digest} resetkeys ~wc:{job}:* resetchannels {COMMANDS}"
 
 
-def create(conn: redis.Redis, url: str, job: str, server: myrds.ManagedServer | None) -> str:
-    """Make the job's user on our private server; return the URL workers should use."""
-    if server is None:
-        return url
-    password = secrets.token_urlsafe(24)
-    text = rule(job, password)
-    try:
-        conn.execute_command("ACL", "SETUSER", *text.split())
-    except redis.ResponseError as exc:
-        log.warning("cannot create a per-job Redis user (%s); workers use the server's password", exc)
-        return url
-    server.users.append(text)  # part of the configuration at every restart
-    return with_user(url, user_name(job), password)
-
-
 def with_user(url: str, user: str, password: str) -> str:
     """`url` with its credentials replaced by (user, password)."""
     parts = urlsplit(url)
@@ -69,20 +55,22 @@ def with_user(url: str, user: str, password: str) -> str:
                        query, ""))
 
 
-def refused(conn: redis.Redis) -> dict[str, int]:
-    """What the server refused since it (re)started, by ACL LOG reason: "auth" (a wrong
-    password: someone guessing), "key" / "command" (a worker reaching outside its job).
-    Only meaningful on the private server: a shared one logs other clients too."""
-    try:
-        entries = conn.acl_log()
-    except redis.RedisError as exc:
-        log.debug("cannot read the ACL log: %s", exc)
-        return {}
-    out: dict[str, int] = {}
-    for entry in entries:
-        reason = str(entry.get("reason", "?"))
-        out[reason] = out.get(reason, 0) + int(entry.get("count", 1))
-    return out
+@dataclass(frozen=True)
+class ServerPlan:
+    """The server a job will use, as far as it is known before it starts."""
+
+    identity: Identity | None  # a private server's port and password; None: a server given by URL
+    users: tuple[str, ...]  # ACL rules the private server starts with
+    worker_url: str  # what workers (and mappers) get in $WC_REDIS_URL
+
+
+def plan(job: str, url: str | None, backend: str) -> ServerPlan:
+    """A private server's port, password and job user, or the given server's URL as is."""
+    given = external_url(url, backend)
+    if given:
+        return ServerPlan(None, (), given)
+    identity, password = Identity.new(), secrets.token_urlsafe(24)
+    return ServerPlan(identity, (rule(job, password),), with_user(identity.url, user_name(job), password))
 
 
 def refused_line(refusals: dict[str, int]) -> str:

@@ -116,19 +116,19 @@ def pythonpath_for(path: Path) -> str:
 
 class Warm:
     """A part process started ahead of its go (wordcount/warm.py): its interpreter
-    starts and imports while the parent finishes setting up; `go` hands it what
-    was not known then and lets it run; `cancel` ends it before any part code ran.
-    The trace sees it spawned at the go, when the part starts to exist."""
+    starts and imports while the parent finishes setting up; `go` lets it run,
+    with the arguments that were not known then; `cancel` ends it before any
+    part code ran. The trace sees it spawned at the go, when the part starts
+    to exist. (Everything secret is in its environment from the start.)"""
 
     def __init__(self, proc: subprocess.Popen, label: str) -> None:
         self.proc = proc
         self.label = label
         self.started = False
 
-    def go(self, args: Sequence[str] = (), env: Mapping[str, str] | None = None) -> subprocess.Popen:
-        """Run the part with `args` appended to its argv and `env` added to its
-        environment (secrets go here: a pipe, not the command line)."""
-        line = json.dumps({"args": list(args), "env": dict(env or {})}) + "\n"
+    def go(self, args: Sequence[str] = ()) -> subprocess.Popen:
+        """Run the part, with `args` appended to its argv."""
+        line = json.dumps({"args": list(args)}) + "\n"
         self.started = True
         procs.feed(self.proc, line.encode())
         trace.event(trace.SPAWN, target=self.label, target_pid=self.proc.pid)

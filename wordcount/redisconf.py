@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import time
+from dataclasses import dataclass
 from typing import Any, Sequence
+
+from wordcount import procs
 
 log = logging.getLogger("myrds")
 
@@ -30,6 +34,24 @@ def text(port: int, password: str, data_dir: str, users: Sequence[str] = ()) -> 
     }
     lines = [f"{name} {quote(value)}" for name, value in options.items()]
     return "\n".join([*lines, *(f"user {rule}" for rule in users), ""])
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A private server's port and password, chosen before it starts (so what
+    its clients will need is known first: wordcount/jobuser.py, ServerPlan)."""
+
+    port: int
+    password: str
+
+    @classmethod
+    def new(cls) -> "Identity":
+        """A port that was free a moment ago (the server binds it soon) and a fresh password."""
+        return cls(procs.free_port(), secrets.token_urlsafe(16))
+
+    @property
+    def url(self) -> str:
+        return f"redis://:{self.password}@127.0.0.1:{self.port}/0"
 
 
 class ServerBase:

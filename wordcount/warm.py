@@ -8,11 +8,14 @@ Every part (Lab 1 worker, Lab 2 coordinator, mapper, reducer) is started as
 This process sets up `sys.path` exactly as `python PART_FILE` (or `python -P
 -m PART_PACKAGE`) would, imports the modules the part is known to need (the
 `--preload` list: redis-py alone takes 0.1-0.2 s), then waits for one line on
-its stdin: the go, a JSON object `{"args": [...], "env": {...}}` with the
-arguments and environment variables that were not known when it was started
-(a mapper's reducer ports, a worker's Redis URL). Then it runs the part as
-`__main__` with `sys.argv` = [PART, *ARGS, *args] and its stdin on
-/dev/null, like a process started only then.
+its stdin: the go, a JSON object `{"args": [...]}` with the arguments that
+were not known when it was started (a mapper's reducer ports). Then it runs
+the part as `__main__` with `sys.argv` = [PART, *ARGS, *args] and its stdin
+on /dev/null, like a process started only then. Its environment is the one it
+was started with: a parent plans what its children need (the Redis URL of a
+server that is still starting, wordcount/jobuser.py) before it starts them,
+so secrets sit where the owner, and only the owner, can read them
+(/proc/PID/environ), exactly as for a part started directly.
 
 Why: Python's start-up and those imports are most of what a short job
 waits for, and each job starts its processes in a chain (client -> workers;
@@ -24,7 +27,6 @@ parent that has everything at once sends the go right away
 or died) ends the process quietly with status 0, before any part code ran.
 
 The go comes from the parent over a private pipe; it is JSON, never pickle.
-Secrets go there or in the environment, never on the command line.
 """
 from __future__ import annotations
 
@@ -62,17 +64,15 @@ def preload_modules(names: Sequence[str]) -> None:
             pass
 
 
-def wait_for_go() -> tuple[list[str], dict[str, str]]:
-    """The go line from the parent; EOF means it will never come."""
+def wait_for_go() -> list[str]:
+    """The late arguments, from the go line of the parent; EOF means it will never come."""
     line = sys.stdin.buffer.readline()
     if not line.strip():
         os._exit(0)  # cancelled before any part code ran: nothing to flush or tear down
-    go = json.loads(line)
-    args, env = go.get("args", []), go.get("env", {})
-    if not (isinstance(args, list) and all(isinstance(a, str) for a in args)
-            and isinstance(env, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in env.items())):
+    args = json.loads(line).get("args", [])
+    if not (isinstance(args, list) and all(isinstance(a, str) for a in args)):
         raise SystemExit("wordcount.warm: malformed go line")
-    return args, env
+    return args
 
 
 def stdin_to_devnull() -> None:
@@ -102,8 +102,7 @@ def main(argv: Sequence[str]) -> NoReturn | None:
         # `python PATH` puts the script's directory first on sys.path; `-P -m` put nothing there
         sys.path.insert(0, os.path.dirname(os.path.abspath(path)))
     preload_modules(preload)
-    late_args, env = wait_for_go()
-    os.environ.update(env)
+    late_args = wait_for_go()
     stdin_to_devnull()
     run_part(path, package, [*args, *late_args])
     return None

@@ -1,10 +1,10 @@
 """The batch job against its Redis server, from the client's side.
 
 Runs once client.py has started the first workers' interpreters (warm:
-starter.py): find or start the server, give the workers a Redis user of
-their own, put one stream entry per range and snapshot, hand the workers
-their go, supervise them (supervisor.py), then read the table back and write
-the run record. This is the module that imports redis-py, so the client
+starter.py): find or start the server (as planned: port, password and the
+workers' own Redis user, wordcount/jobuser.py), put one stream entry per
+range and snapshot, hand the workers their go, supervise them
+(supervisor.py), then read the table back and write the run record. This is the module that imports redis-py, so the client
 imports it only after those workers are starting.
 """
 from __future__ import annotations
@@ -40,23 +40,24 @@ class Outcome:
 
 
 def run_job(settings: Settings, keys: JobKeys, run_path: str, inputs: list[InputFile], ranges: list[Range],
-            starter: WorkerStarter, plan: BatchPlan | None, record_path: str | None, t0: float) -> Outcome:
+            server_plan: jobuser.ServerPlan, starter: WorkerStarter, plan: BatchPlan | None,
+            record_path: str | None, t0: float) -> Outcome:
     """The whole job; the server and the workers are stopped on every way out."""
-    server, conn, url = myrds.open_server(settings.redis_url, run_path, parts.resolve(settings.parts, "lua"),
-                                          settings.redis_backend, settings.docker_image)
-    url = jobuser.create(conn, url, keys.job, server)  # workers get a user limited to this job's keys
+    server, conn, _ = myrds.open_server(settings.redis_url, run_path, parts.resolve(settings.parts, "lua"),
+                                        settings.redis_backend, settings.docker_image, server_plan.identity,
+                                        server_plan.users)
     if server:
         trace.event(trace.SPAWN, target="redis", target_pid=redis_pid(server))
     sup = None
     try:
         entries = enqueue(conn, keys, [r.fields() for r in ranges], private=server is not None)
         total_bytes = sum(f.size for f in inputs)
-        sup = Supervisor(settings, keys, url, run_path, conn, server, starter, entries, total_bytes,
+        sup = Supervisor(settings, keys, run_path, conn, server, starter, entries, total_bytes,
                          list(plan.redis_kills_after) if plan else [])
         sup.start_all()
         sup.run()
         table, warnings = read_results(sup.conn, keys)
-        refused = jobuser.refused(sup.conn) if server else {}
+        refused = myrds.refused_requests(sup.conn) if server else {}
         elapsed = time.perf_counter() - t0
         restarts = server.restarts if server else 0
         files_done, bytes_done, stolen = sup.progress()

@@ -41,10 +41,11 @@ class WorkerStarter:
     """Starts the workers of one job (all from the client's main thread, which
     outlives them: PDEATHSIG follows the thread that forked)."""
 
-    def __init__(self, settings: Settings, job: str, run_path: str) -> None:
+    def __init__(self, settings: Settings, job: str, run_path: str, url: str) -> None:
         self.settings = settings
         self.job = job
         self.run_path = run_path
+        self.url = url  # the workers' server: in their environment, never on their command line
         self.warm: dict[str, parts.Warm] = {}
 
     @property
@@ -55,7 +56,7 @@ class WorkerStarter:
         return parts.prestart(
             self.settings.parts, "worker", ["--name", name, "--job", self.job, "--settings", self.settings_path],
             label=name, log_path=os.path.join(self.run_path, "logs", f"{name}.log"),
-            env={"WC_CLIENT_PID": str(os.getpid())},
+            env={"WC_REDIS_URL": self.url, "WC_CLIENT_PID": str(os.getpid())},
             launch=place_of(self.settings.batch.placement, name).launch)
 
     def prestart(self, names: Iterable[str]) -> None:
@@ -64,12 +65,11 @@ class WorkerStarter:
             for name in names:
                 self.warm[name] = self._prestart(name)
 
-    def start(self, name: str, url: str) -> subprocess.Popen:
-        """Worker `name` running against the server at `url` (given in its
-        environment, never on its command line)."""
+    def start(self, name: str) -> subprocess.Popen:
+        """Worker `name` running (its stream and group must exist by now)."""
         with procs.deferred_interrupts():
             warm = self.warm.pop(name, None) or self._prestart(name)
-            return warm.go(env={"WC_REDIS_URL": url})
+            return warm.go()
 
     def cancel_unused(self) -> None:
         """End the prestarted workers that never got their go."""

@@ -30,7 +30,6 @@ class Supervisor:
 
     settings: Settings
     keys: JobKeys
-    url: str
     run_path: str
     conn: redis.Redis
     server: myrds.PrivateServer | None
@@ -51,7 +50,7 @@ class Supervisor:
 
     def start_worker(self, name: str) -> None:
         """Start and register one worker (prestarted or not: starter.py)."""
-        self.workers[name] = self.starter.start(name, self.url)
+        self.workers[name] = self.starter.start(name)
 
     @property
     def generation_size(self) -> int:

@@ -30,13 +30,12 @@ from __future__ import annotations
 import atexit
 import logging
 import os
-import secrets
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import redis
 
@@ -228,8 +227,11 @@ def _stop_leftovers() -> None:
 atexit.register(_stop_leftovers)
 
 
-def start_server(run_dir: str, image: str, on_start: Callable[[redis.Redis], None]) -> tuple[DockerServer, redis.Redis]:
-    """Start a private server for one run in a container from `image`.
+def start_server(run_dir: str, image: str, on_start: Callable[[redis.Redis], None],
+                 identity: redisconf.Identity | None = None,
+                 users: Sequence[str] = ()) -> tuple[DockerServer, redis.Redis]:
+    """Start a private server for one run in a container from `image` (on
+    `identity`'s port and password, or new ones, with the ACL `users`).
 
     The job id (the run directory's name) labels the container. Raises a
     one-line UserError if the SDK, the daemon or the image is missing.
@@ -239,9 +241,10 @@ def start_server(run_dir: str, image: str, on_start: Callable[[redis.Redis], Non
     data_dir = os.path.abspath(os.path.join(run_dir, "redis"))
     os.makedirs(data_dir, mode=0o700, exist_ok=True)
     os.chmod(data_dir, 0o700)
+    identity = identity or redisconf.Identity.new()
     server = DockerServer(client=client, image=image, job=os.path.basename(os.path.abspath(run_dir)),
-                          data_dir=data_dir, port=procs.free_port(), password=secrets.token_urlsafe(16),
-                          on_start=on_start)
+                          data_dir=data_dir, port=identity.port, password=identity.password,
+                          on_start=on_start, users=list(users))
     try:
         conn = server.start()
     except BaseException:

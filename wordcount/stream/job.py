@@ -156,29 +156,27 @@ def gather(spec: JobSpec, final_id: int) -> tuple[dict[str, int], list[str]]:
 
 # -- the job -------------------------------------------------------------------------------
 def run_job(args: argparse.Namespace, settings: Settings, keys: JobKeys, run_path: str, inputs: list[InputFile],
-            ranges: list[Range], coordinator: parts.Warm, timed: KillSpec | None, logical: ChaosPlan | None,
-            t0: float) -> Outcome:
+            ranges: list[Range], server_plan: jobuser.ServerPlan, coordinator: parts.Warm, key: auth.Key,
+            timed: KillSpec | None, logical: ChaosPlan | None, t0: float) -> Outcome:
     """The whole job; the coordinator (and with it every worker) and the server
     are stopped on every way out."""
     st = settings.stream
-    server, conn, url = myrds.open_server(settings.redis_url, run_path, parts.resolve(settings.parts, "lua"),
-                                          settings.redis_backend, settings.docker_image)
-    url = jobuser.create(conn, url, keys.job, server)  # mappers get a user limited to this job's keys
+    server, conn, _ = myrds.open_server(settings.redis_url, run_path, parts.resolve(settings.parts, "lua"),
+                                        settings.redis_backend, settings.docker_image, server_plan.identity,
+                                        server_plan.users)
     proc = None
     try:
         entries = enqueue(conn, keys, ranges, st.mappers)
         spec = JobSpec.load(write_spec(args, settings, keys, run_path, entries, timed, logical))
-        key = auth.Key.generate()
         with procs.deferred_interrupts():  # a Ctrl-C now still finds proc to stop
-            # secrets go in its environment (owner-only), never in argv (world-readable)
-            proc = coordinator.go(env={"WC_REDIS_URL": url, **key.env()})
+            proc = coordinator.go()
         result = watch(proc)
         if not result["ok"]:
             if result.get("user_error"):
                 raise UserError(result["reason"])
             raise JobFailed(f"{result['reason']} (logs in {run_path}/logs)")
         table, warnings = gather(spec, result["final_checkpoint_id"])
-        refused = jobuser.refused(conn) if server else {}
+        refused = myrds.refused_requests(conn) if server else {}
         elapsed = time.perf_counter() - t0
         trace.event(trace.JOB_DONE, elapsed_s=elapsed, checkpoints=result["checkpoints_completed"],
                     recoveries=len(result["recoveries"]))

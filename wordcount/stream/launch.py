@@ -21,7 +21,7 @@ import subprocess
 import time
 from typing import Sequence
 
-from wordcount import parts, rundirs, trace
+from wordcount import jobuser, parts, rundirs, trace
 from wordcount.cli import (
     report,
     settings_and_inputs,
@@ -32,6 +32,7 @@ from wordcount.errors import UserError
 from wordcount.faults.flags import parse_logical, parse_stream_crashes, parse_timed
 from wordcount.keys import JobKeys, new_job_id
 from wordcount.splits import split_inputs
+from wordcount.stream import auth
 from wordcount.stream.cli import overrides, parse_args
 from wordcount.stream.netflags import apply_net, describe
 from wordcount.stream.spec import spec_path
@@ -97,14 +98,18 @@ def run_stream(args: argparse.Namespace) -> int:
     trace.event(trace.RUN_START, job=keys.job, lab=2, mappers=st.mappers, reducers=st.reducers,
                 files=len(inputs), wall=time.time())
     ranges = split_inputs(inputs, settings.split_bytes)
-    # The coordinator's interpreter starts now; it runs once its spec and the streams are ready.
+    server = jobuser.plan(keys.job, settings.redis_url, settings.redis_backend)  # the mappers' URL, known now
+    key = auth.Key.generate()
+    # The coordinator's interpreter starts now; it runs once its spec and the streams are ready. Secrets
+    # go in its environment (owner-only; its workers inherit them), never in argv (world-readable).
     coordinator = parts.prestart(settings.parts, "coordinator", ["--spec", spec_path(run.path)],
                                  label="coordinator", log_path=os.path.join(run.path, "logs", "coordinator.log"),
-                                 stdout=subprocess.PIPE)
+                                 env={"WC_REDIS_URL": server.worker_url, **key.env()}, stdout=subprocess.PIPE)
     try:
         from wordcount.stream.job import run_job  # redis-py and the server, while the coordinator starts
 
-        outcome = run_job(args, settings, keys, run.path, inputs, ranges, coordinator, timed, logical, t0)
+        outcome = run_job(args, settings, keys, run.path, inputs, ranges, server, coordinator, key, timed,
+                          logical, t0)
     finally:
         coordinator.cancel()  # a no-op once it ran (job.py stops it)
         trace.event(trace.RUN_END)
