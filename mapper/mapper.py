@@ -1,12 +1,13 @@
 """A mapper of the streaming job: counts the byte ranges of files named in its
 Redis stream (chunk by chunk, wordcount/splits.py, so memory stays bounded
 and the heartbeat thread gets the GIL between chunks) and sends each reducer
-its share of every range's counts over a persistent TCP connection.
+its share of the counts over a persistent TCP connection. Consecutive small
+entries are counted together (GROUP_BYTES) and their counts sent once.
 
 Threads: the heartbeat thread and the coordinator listener (see
 wordcount/stream/worker.py) only queue commands; the main thread is the
 command handler: it executes queued commands first (checkpoint, recovery,
-exit) and, when there are none, processes the next stream entry.
+exit) and, when there are none, processes the next stream entry (or group).
 
 State (checkpointed on a marker, before the marker is forwarded):
   cursor    id of the last stream entry fully sent (XRANGE resumes after it)

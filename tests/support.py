@@ -191,6 +191,26 @@ def job_dirs(run_dir: str | os.PathLike) -> list[Path]:
     return sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
 
 
+def started_parts(cwd: str | os.PathLike, prefix: str) -> set[str]:
+    """The parts (`mapper-0`, `w1`, ...) whose names start with `prefix` that are at work
+    in the jobs run from `cwd`: their `start` trace event. (A part's process exists
+    before its go, wordcount/warm.py, so its command line does not tell.)"""
+    found: set[str] = set()
+    for trace in Path(cwd).glob(".wc-run/*/trace.jsonl"):
+        try:
+            lines = trace.read_text(encoding="utf-8").splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            try:
+                event = json.loads(line)
+            except json.JSONDecodeError:  # the line being written right now
+                continue
+            if event.get("ev") == "start" and str(event.get("proc", "")).startswith(prefix):
+                found.add(event["proc"])
+    return found
+
+
 # -- configs ----------------------------------------------------------------------
 def write_config(dir: str | os.PathLike, *, filename: str = "config.json", defaults: bool = True,
                  **settings: Any) -> Path:

@@ -31,6 +31,7 @@ from support import (
     serial,
     slow_workers,
     start_client,
+    started_parts,
     stop_client,
     tagged_processes,
     wait_until,
@@ -82,8 +83,8 @@ def start_jobs(world: Path, external: myrds.ManagedServer, stream_external: bool
             write_config(cwd, stream={"heartbeat_interval_s": 0.1, "checkpoint_interval_s": 0.25})
             args = ["stream", "--data", data, "--throttle", "0.15"]
         jobs.append((cwd, data, start_client(args, cwd=cwd, env=env)))
-    wait_until(lambda: len(tagged_processes(cmd_contains="--name")) == 2, 60, "both Lab 1 workers")
-    wait_until(lambda: len(tagged_processes(cmd_contains="--reducers")) == 2, 60, "both Lab 2 mappers")
+    wait_until(lambda: len(started_parts(world / "batch", "w")) == 2, 60, "both Lab 1 workers at work")
+    wait_until(lambda: len(started_parts(world / "stream", "mapper-")) == 2, 60, "both Lab 2 mappers at work")
     return jobs
 
 

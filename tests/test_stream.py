@@ -36,6 +36,7 @@ from support import (
     run_client,
     serial,
     start_client,
+    started_parts,
     stop_client,
     tagged_processes,
     wait_until,
@@ -272,8 +273,7 @@ def _connect(port: int) -> socket.socket | None:
 def test_interrupt_stops_every_process(tmp_run, small_corpus):
     write_config(tmp_run, stream=STREAM_TEST)
     proc = start_client(["stream", "--data", small_corpus, "--throttle", "0.2"], cwd=tmp_run)
-    # only mapper command lines carry --reducers: wait until both are at work
-    wait_until(lambda: len(tagged_processes(cmd_contains="--reducers")) == 2, timeout=30, what="both mappers")
+    wait_until(lambda: len(started_parts(tmp_run, "mapper-")) == 2, timeout=30, what="both mappers at work")
     proc.send_signal(signal.SIGINT)
     out, err = stop_client(proc, timeout=30)
     assert proc.returncode == 130, f"{out}\n{err}"

@@ -39,7 +39,9 @@ def test_lossy_duplicating_reordering_network_plain_run_is_exact(tmp_run, small_
 
 
 def test_lossy_network_with_a_seeded_kill_schedule_is_exact(tmp_run, small_corpus):
-    run = run_stream(tmp_run, small_corpus, "--net", BAD_NET, "--chaos", 35, "--throttle", 0.12, timeout=110)
+    # the plan is mapper-1@checkpoint:3, reducer-0@completed:4, mapper-0@recovery:2: the files must last
+    # long enough (0.2 s each) for a second kill before the job ends, however fast it starts
+    run = run_stream(tmp_run, small_corpus, "--net", BAD_NET, "--chaos", 35, "--throttle", 0.2, timeout=110)
     assert run.record.net["seed"] == 35 and run.record.kills >= 2
     assert injected(run, "dropped") >= 10
 
