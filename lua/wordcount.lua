@@ -53,13 +53,16 @@ local function parse_counts(args, first)
   if #args == first then
     -- gmatch skips what does not match; the matches tile the whole blob
     -- exactly when their lengths add up to its length.
-    local blob, covered = args[first], 0
+    -- (per word: one pattern match, a length check, two stores at a known index;
+    -- `#out` would search the table's length every time)
+    local blob, covered, n = args[first], 0, 0
     for word, count in string.gmatch(args[first], '([^\t\n]+)\t(%-?%d+)\n') do
-      if bad_count(count) then
+      if #count > 18 and bad_count(count) then
         return nil, 'count out of range: ' .. count
       end
-      out[#out + 1] = word
-      out[#out + 1] = count
+      out[n + 1] = word
+      out[n + 2] = count
+      n = n + 2
       covered = covered + #word + #count + 2
     end
     if covered ~= #blob then
@@ -121,8 +124,9 @@ local function commit(keys, args)
       redis.call('SADD', warnings, warn)
     end
   end
+  local call = redis.call
   for j = 1, #words, 2 do
-    redis.call('HINCRBY', counts, words[j], words[j + 1])
+    call('HINCRBY', counts, words[j], words[j + 1])
   end
   redis.call('HINCRBY', progress, 'files', n)
   redis.call('HINCRBY', progress, 'bytes', bytes)
