@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import re
 import time
+from collections import Counter
+from pathlib import Path
 
 import pytest
 import redis
@@ -39,7 +41,9 @@ from support import (
 
 import myrds
 from wordcount.batch import jobstate
+from wordcount.inputs import InputFile
 from wordcount.keys import COMMIT_FUNCTION, FUNCTION_LIBRARY, JobKeys
+from wordcount.splits import split_inputs
 
 
 def _conn(server) -> redis.Redis:
@@ -241,6 +245,32 @@ def test_done_means_delivered_and_acknowledged(redis_server, tmp_path):
     assert not jobstate.is_done(conn, keys) and not w.job_done()  # delivered, not acknowledged
     conn.xack(keys.files, keys.group, last[0][0])
     assert jobstate.is_done(conn, keys) and w.job_done()
+
+
+def test_a_batch_that_lost_an_entry_commits_the_rest_with_their_own_counts(redis_server, tmp_path):
+    """A worker counts a whole batch into one table. If its commit finds an entry gone (a thief
+    took it and committed first), it counts the rest again and commits exactly their words."""
+    import worker
+
+    conn = redis.Redis.from_url(redis_server.url, decode_responses=True)
+    keys = JobKeys("unit5")
+    files = [tmp_path / f"f{i}.txt" for i in range(3)]
+    for i, f in enumerate(files):
+        f.write_text(f"shared only{i} only{i}\n", encoding="utf-8")
+    ranges = split_inputs([InputFile(str(f), f.stat().st_size) for f in files], 1 << 20)
+    jobstate.enqueue(conn, keys, [r.fields() for r in ranges])
+    settings = write_config(tmp_path, filename="settings.json", defaults=False)
+    w = worker.Worker("w0", keys.job, str(settings), redis_server.url)
+    w.check_library()
+    batch = w.next_batch(None)
+    assert len(batch.items) == 3 and batch.counts["shared"] == 3
+    thief = batch.items[1]  # another worker took this one over and committed it first
+    conn.xclaim(keys.files, keys.group, "thief-1", 0, [thief.entry_id])
+    thief_words = Counter(Path(thief.path).read_text(encoding="utf-8").split())
+    assert _commit(conn, keys, [(thief.entry_id, "")], thief_words) == []
+    assert w.commit(batch) == 2
+    assert {k: int(v) for k, v in conn.hgetall(keys.counts).items()} == serial(tmp_path)
+    assert w.job_done()
 
 
 @pytest.mark.crash

@@ -22,6 +22,7 @@ import csv
 import io
 import json
 import os
+import random
 import subprocess
 from collections import Counter
 
@@ -37,10 +38,12 @@ from support import (
     write_config,
 )
 
+from wordcount.batch.commits import pack
 from wordcount.config import Settings, apply_overrides, load_settings
 from wordcount.errors import UserError
 from wordcount.faults.flags import parse_batch_crashes
 from wordcount.table import (
+    Ordered,
     diff_report,
     differences,
     read_table,
@@ -174,7 +177,7 @@ def test_sorted_items_count_desc_then_word_by_code_point():
 
 
 def test_top_items_is_the_head_of_the_full_order():
-    """The summary's top words come from a partial sort: same words, same ties broken the same way."""
+    """The summary's top words are the head of the table's own order: same ties broken the same way."""
     table = {"b": 2, "a": 2, "B": 2, "é": 2, "z": 5, "Z": 1, "ä": 1}
     for n in range(len(table) + 2):
         assert top_items(table, n) == sorted_items(table)[:n], n
@@ -188,6 +191,25 @@ def test_write_table_exact_bytes_and_round_trip(tmp_path):
     assert out.read_bytes() == expected
     assert read_table(str(out)) == table
     assert [p.name for p in out.parent.iterdir()] == ["out.tsv"]  # no temp file left
+
+
+def test_ordered_text_is_the_one_line_per_word_format_on_random_tables():
+    """The grouped join (one separator per count) writes exactly what one format per word would."""
+    rng = random.Random(5)
+    for _ in range(20):
+        table = {"".join(rng.choice("aäb日c,\t") for _ in range(rng.randint(1, 4))): rng.choice([1, 1, 2, 3, 17])
+                 for _ in range(rng.randint(0, 60))}
+        table = {w: n for w, n in table.items() if "\t" not in w}
+        lines = [f"{w}\t{n}\n" for w, n in sorted(table.items(), key=lambda kv: (-kv[1], kv[0]))]
+        assert Ordered(table).text() == "".join(lines)
+
+
+def test_packed_commit_counts_hold_every_word_once():
+    """The worker's packed counts (grouped by count, order free): every word once, with its count."""
+    counts = Counter({"the": 3, "café": 1, "a,b": 1, "x": 2, "日本": 3})
+    lines = pack(counts).split("\n")
+    assert lines[-1] == "" and sorted(lines[:-1]) == sorted(f"{w}\t{n}" for w, n in counts.items())
+    assert pack(Counter()) == ""
 
 
 def test_write_table_replaces_existing_file_atomically(tmp_path):
