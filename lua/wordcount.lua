@@ -124,9 +124,8 @@ local function commit(keys, args)
       redis.call('SADD', warnings, warn)
     end
   end
-  local call = redis.call
   for j = 1, #words, 2 do
-    call('HINCRBY', counts, words[j], words[j + 1])
+    redis.call('HINCRBY', counts, words[j], words[j + 1])
   end
   redis.call('HINCRBY', progress, 'files', n)
   redis.call('HINCRBY', progress, 'bytes', bytes)
