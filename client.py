@@ -124,9 +124,7 @@ def run_batch(args: argparse.Namespace, settings: Settings, inputs: list[InputFi
         starter.cancel_unused()
         trace.event(trace.RUN_END)
         run.close()
-    for line in outcome.notes:
-        print(line)
-    return report(outcome.table, inputs, settings, outcome.warnings, outcome.elapsed, args.verify)
+    return report(outcome, inputs, settings, args.verify)
 
 
 def main(argv: Sequence[str]) -> int:

@@ -11,6 +11,7 @@ import shlex
 import signal
 import sys
 import time
+from dataclasses import dataclass, field
 from typing import Callable, Mapping, NoReturn, Sequence
 
 from wordcount import outfile, private, procs
@@ -147,11 +148,20 @@ def exit_process(code: int) -> NoReturn:
     procs.exit_now(code)
 
 
-def report(
-    table: Mapping[str, int], inputs: list[InputFile], settings: Settings,
-    warnings: Sequence[str], elapsed: float, verify: bool, out=sys.stdout,
-) -> int:
+@dataclass
+class Outcome:
+    """What a finished job of either lab hands its client to report."""
+
+    table: dict[str, int]
+    warnings: list[str]  # the summary's messages about input files
+    elapsed: float
+    notes: list[str] = field(default_factory=list)  # refused requests, rejected frames: never silent
+
+
+def report(outcome: Outcome, inputs: list[InputFile], settings: Settings, verify: bool, out=sys.stdout) -> int:
     """Write the output file, print the summary, and optionally verify."""
+    table, warnings, elapsed = outcome.table, outcome.warnings, outcome.elapsed
+    emit(outcome.notes, out)  # an attack, or a part speaking another protocol
     ordered = Ordered(table)  # the table's order, once: for the file and for the top words
     try:
         write_table(ordered, settings.output)

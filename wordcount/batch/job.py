@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
 
 import myrds
 from wordcount import jobuser, parts, trace
@@ -19,6 +18,7 @@ from wordcount.batch.claims import STOLEN_LIVE
 from wordcount.batch.jobstate import enqueue, expire, read_results
 from wordcount.batch.starter import WorkerStarter
 from wordcount.batch.supervisor import Supervisor, redis_pid
+from wordcount.cli import Outcome
 from wordcount.config import Settings
 from wordcount.faults.plans import BatchPlan
 from wordcount.inputs import InputFile
@@ -27,16 +27,6 @@ from wordcount.record import RunRecord
 from wordcount.splits import Range
 
 log = logging.getLogger("client")
-
-
-@dataclass
-class Outcome:
-    """What the client reports once the job is over."""
-
-    table: dict[str, int]
-    warnings: list[str]
-    elapsed: float
-    notes: list[str]  # summary lines about refused requests: never silent
 
 
 def run_job(settings: Settings, keys: JobKeys, run_path: str, inputs: list[InputFile], ranges: list[Range],

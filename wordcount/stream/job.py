@@ -18,12 +18,12 @@ import os
 import select
 import subprocess
 import time
-from dataclasses import dataclass
 
 import redis
 
 import myrds
 from wordcount import jobuser, parts, private, procs, trace
+from wordcount.cli import Outcome
 from wordcount.config import Settings, to_json
 from wordcount.console import StreamDisplay
 from wordcount.errors import JobFailed, UserError
@@ -40,16 +40,6 @@ from wordcount.stream.admission import summary
 from wordcount.stream.spec import JobSpec, spec_path
 
 log = logging.getLogger("client")
-
-
-@dataclass
-class Outcome:
-    """What the client reports once the job is over."""
-
-    table: dict[str, int]
-    warnings: list[str]
-    elapsed: float
-    notes: list[str]  # summary lines about refused requests and rejected frames: never silent
 
 
 # -- job setup ------------------------------------------------------------------------

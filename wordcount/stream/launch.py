@@ -114,6 +114,4 @@ def run_stream(args: argparse.Namespace) -> int:
         coordinator.cancel()  # a no-op once it ran (job.py stops it)
         trace.event(trace.RUN_END)
         run.close()
-    for line in outcome.notes:
-        print(line)  # an attack, or a part speaking another protocol: never silent
-    return report(outcome.table, inputs, settings, outcome.warnings, outcome.elapsed, args.verify)
+    return report(outcome, inputs, settings, args.verify)
