@@ -113,10 +113,10 @@ def run_batch(args: argparse.Namespace, settings: Settings, inputs: list[InputFi
     ranges = split_inputs(inputs, settings.split_bytes)
     server = jobuser.plan(keys.job, settings.redis_url, settings.redis_backend)  # the workers' URL, known now
     starter = WorkerStarter(settings, keys.job, run.path, server.worker_url)
-    # The first workers' interpreters start now, before this process imports redis-py and sets up
-    # the server: the start-ups overlap (wordcount/warm.py). They run once the stream is ready.
-    starter.prestart(f"w{i}" for i in range(first_started(settings.batch.workers, len(ranges))))
     try:
+        # The first workers' interpreters start now, before this process imports redis-py and sets up
+        # the server: the start-ups overlap (wordcount/warm.py). They run once the stream is ready.
+        starter.prestart(f"w{i}" for i in range(first_started(settings.batch.workers, len(ranges))))
         from wordcount.batch.job import run_job  # redis-py and the server, while the workers start
 
         outcome = run_job(settings, keys, run.path, inputs, ranges, server, starter, plan, args.record, t0)

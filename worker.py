@@ -191,11 +191,11 @@ class Worker:
         return batch
 
     # -- counting and committing ---------------------------------------------
-    def count(self, item: Item, into: Counter, in_batch: bool = True) -> None:
-        """Count one range in chunks into `into`. While counting the batch being
-        built (`in_batch`), crash points apply and after each chunk the batch's
-        entries are kept fresh; not during a recount on the commit's thread."""
-        dying = in_batch and self.crash.due("mid_count")
+    def count(self, item: Item, into: Counter, crash_points: bool = True) -> None:
+        """Count one range in chunks into `into`; after each chunk, keep the
+        batch's entries fresh. A recount (`crash_points` False) is no new
+        arrival at mid_count."""
+        dying = crash_points and self.crash.due("mid_count")
         done = 0
 
         def on_chunk(n: int) -> None:
@@ -207,8 +207,7 @@ class Worker:
                 self.crash.fire()
             self.keeper.maybe_refresh()
 
-        result = count_range(item.rng, self.spec, self.settings.chunk_bytes, on_chunk if in_batch else None,
-                             into=into)
+        result = count_range(item.rng, self.spec, self.settings.chunk_bytes, on_chunk, into=into)
         item.warnings = result.warnings(item.path)
 
     def recount(self, items: list[Item]) -> Batch:
@@ -217,7 +216,7 @@ class Worker:
         keeping every range's counts apart)."""
         batch = Batch(items)
         for item in items:
-            self.count(item, batch.counts, in_batch=False)
+            self.count(item, batch.counts, crash_points=False)
         return batch
 
     def commit(self, batch: Batch) -> int:

@@ -148,7 +148,8 @@ def prestart(configured: dict, name: str, args: Sequence[str], *, label: str, lo
              launch: Sequence[str] = ()) -> Warm:
     """Start the configured implementation of part `name`, up to its go, as a
     supervised child (own session, dies with us). `args` and `env` are what is
-    known now; the go may add to both. `label` names it in the trace; `launch`
+    known now (the go may add arguments; secrets belong in `env`). `label`
+    names it in the trace; `launch`
     is an argv prefix that runs it elsewhere (`ip netns exec NS`, a remote
     shell: wordcount/placement.py)."""
     impl = resolve(configured, name)

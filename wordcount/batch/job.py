@@ -4,8 +4,9 @@ Runs once client.py has started the first workers' interpreters (warm:
 starter.py): find or start the server (as planned: port, password and the
 workers' own Redis user, wordcount/jobuser.py), put one stream entry per
 range and snapshot, hand the workers their go, supervise them
-(supervisor.py), then read the table back and write the run record. This is the module that imports redis-py, so the client
-imports it only after those workers are starting.
+(supervisor.py), then read the table back and write the run record. This
+is the module that imports redis-py, so the client imports it only after
+those workers are starting.
 """
 from __future__ import annotations
 

@@ -3,12 +3,14 @@
 A generation of workers is `w0 .. w{n-1}` (replacements `w0.1`, ...), each
 `python worker.py --name NAME --job JOB --settings RUN/settings.json` with
 the server in `$WC_REDIS_URL`. The first generation's size is known from the
-inputs alone, so the client starts those workers' interpreters before it
-even imports redis-py (`prestart`; wordcount/warm.py): their start-up, most
-of a small job's time, overlaps the client's own and the server's. `start`
-then gives a prestarted worker its go (the Redis URL, made once the server
-is up) or starts one from scratch; `cancel_unused` ends the ones the job
-turned out not to need. This module imports nothing of Redis.
+inputs alone, and the workers' URL from the server's plan
+(wordcount/jobuser.py), so the client starts those workers' interpreters
+before it even imports redis-py (`prestart`; wordcount/warm.py): their
+start-up, most of a small job's time, overlaps the client's own and the
+server's. `start` then gives a prestarted worker its go, once the stream and
+its group exist, or starts one from scratch (replacements, the spare);
+`cancel_unused` ends the ones the job turned out not to need. This module
+imports nothing of Redis.
 """
 from __future__ import annotations
 

@@ -49,8 +49,10 @@ class Supervisor:
     save_asked: tuple[int, float] | None = None  # the periodic BGSAVE still running: server, monotonic time asked
 
     def start_worker(self, name: str) -> None:
-        """Start and register one worker (prestarted or not: starter.py)."""
-        self.workers[name] = self.starter.start(name)
+        """Start and register one worker (prestarted or not: starter.py); a Ctrl-C
+        waits until it is registered, so it gets stopped."""
+        with procs.deferred_interrupts():
+            self.workers[name] = self.starter.start(name)
 
     @property
     def generation_size(self) -> int:

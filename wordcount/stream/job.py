@@ -1,11 +1,13 @@
 """The streaming job against its Redis server and coordinator, from the client's side.
 
 Runs once `python client.py stream` (launch.py) has checked its flags and
-started the coordinator's interpreter (warm: wordcount/warm.py): find or
-start the server, give the mappers a Redis user of their own, put each
-mapper's share of the input ranges into its stream, write the job spec, give
-the coordinator its go, show its status line until it ends, then read the
-reducers' final checkpoints into the word table and write the run record.
+started the coordinator's interpreter (warm: wordcount/warm.py) with the
+mappers' Redis URL and the job key in its environment: find or start the
+server as planned (wordcount/jobuser.py: the mappers' own Redis user is in
+its configuration from the start), put each mapper's share of the input
+ranges into its stream, write the job spec, give the coordinator its go,
+show its status line until it ends, then read the reducers' final
+checkpoints into the word table and write the run record.
 This is the module that imports redis-py, so the client imports it only
 after the coordinator is starting.
 """

@@ -21,7 +21,7 @@ import subprocess
 import time
 from typing import Sequence
 
-from wordcount import jobuser, parts, rundirs, trace
+from wordcount import jobuser, parts, procs, rundirs, trace
 from wordcount.cli import (
     report,
     settings_and_inputs,
@@ -102,9 +102,10 @@ def run_stream(args: argparse.Namespace) -> int:
     key = auth.Key.generate()
     # The coordinator's interpreter starts now; it runs once its spec and the streams are ready. Secrets
     # go in its environment (owner-only; its workers inherit them), never in argv (world-readable).
-    coordinator = parts.prestart(settings.parts, "coordinator", ["--spec", spec_path(run.path)],
-                                 label="coordinator", log_path=os.path.join(run.path, "logs", "coordinator.log"),
-                                 env={"WC_REDIS_URL": server.worker_url, **key.env()}, stdout=subprocess.PIPE)
+    with procs.deferred_interrupts():  # a Ctrl-C waits until it is registered, so it gets stopped
+        coordinator = parts.prestart(settings.parts, "coordinator", ["--spec", spec_path(run.path)],
+                                     label="coordinator", log_path=os.path.join(run.path, "logs", "coordinator.log"),
+                                     env={"WC_REDIS_URL": server.worker_url, **key.env()}, stdout=subprocess.PIPE)
     try:
         from wordcount.stream.job import run_job  # redis-py and the server, while the coordinator starts
 
