@@ -43,7 +43,7 @@ WHEN: dict[str, str] = {
     "mid_count": "half of a file counted (the counts are lost)",
     "before_commit": "a batch counted, not yet committed",
     "after_commit": "a batch committed",
-    "after_first_file": "after sending a file (the K-th; by default the first)",
+    "after_first_file": "after sending a file (the K-th; by default the first; in a group of small files: after it)",
     "before_forward": "checkpoint file written, marker not yet forwarded (reducers stay aligning)",
     "after_forward": "markers forwarded, ack not sent",
     "on_final": "on receiving the final checkpoint",
