@@ -28,7 +28,6 @@ from urllib.parse import urlparse
 import redis
 
 from wordcount import private, procs, redisconf
-from wordcount.redisconf import external_url
 from wordcount.cli import run_main
 from wordcount.docker import image as docker_image
 from wordcount.docker import sdk as docker_sdk
@@ -317,7 +316,7 @@ def open_server(
 
     Returns (managed server or None, connection, URL with the server's own password).
     """
-    url = external_url(url, backend)
+    url = redisconf.external_url(url, backend)
     if url:
         conn = connect(url)
         load_functions(conn, library)
@@ -329,22 +328,6 @@ def open_server(
         return server, conn, server.url
     server, conn = start_private(run_dir, library, identity, users)
     return server, conn, server.url
-
-
-def refused_requests(conn: redis.Redis) -> dict[str, int]:
-    """What the server refused since it (re)started, by ACL LOG reason: "auth" (a wrong
-    password: someone guessing), "key" / "command" (a worker reaching outside its job).
-    Only meaningful on the private server: a shared one logs other clients too."""
-    try:
-        entries = conn.acl_log()
-    except redis.RedisError as exc:
-        log.debug("cannot read the ACL log: %s", exc)
-        return {}
-    out: dict[str, int] = {}
-    for entry in entries:
-        reason = str(entry.get("reason", "?"))
-        out[reason] = out.get(reason, 0) + int(entry.get("count", 1))
-    return out
 
 
 def main(argv: Sequence[str]) -> int:

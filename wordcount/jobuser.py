@@ -17,7 +17,7 @@ the SHA-256 of the password. A --redis-url server is not ours to restart: a
 user made there at run time would vanish if its owner restarted it mid-run
 and strand the workers, so there workers get the given URL (in their
 environment only, never argv or a file). The ACL log of the private server
-(myrds.refused_requests) shows who was turned away.
+(wordcount/refusals.py) shows who was turned away.
 
 Imports nothing of Redis: the clients plan before they import redis-py.
 """
@@ -71,9 +71,3 @@ def plan(job: str, url: str | None, backend: str) -> ServerPlan:
         return ServerPlan(None, (), given)
     identity, password = Identity.new(), secrets.token_urlsafe(24)
     return ServerPlan(identity, (rule(job, password),), with_user(identity.url, user_name(job), password))
-
-
-def refused_line(refusals: dict[str, int]) -> str:
-    """'redis refused 12 requests: auth 12' for the summary."""
-    parts = ", ".join(f"{reason} {n}" for reason, n in sorted(refusals.items(), key=lambda kv: -kv[1]))
-    return f"redis refused {sum(refusals.values())} requests: {parts}"

@@ -51,7 +51,12 @@ class Identity:
 
     @property
     def url(self) -> str:
-        return f"redis://:{self.password}@127.0.0.1:{self.port}/0"
+        return local_url(self.port, self.password)
+
+
+def local_url(port: int, password: str) -> str:
+    """A private server's URL: loopback, its port, its own password."""
+    return f"redis://:{password}@127.0.0.1:{port}/0"
 
 
 class ServerBase:
@@ -84,7 +89,7 @@ class ServerBase:
 
     @property
     def url(self) -> str:
-        return f"redis://:{self.password}@127.0.0.1:{self.port}/0"
+        return local_url(self.port, self.password)
 
     @property
     def log_path(self) -> str:

@@ -25,6 +25,7 @@ from wordcount.faults.plans import BatchPlan
 from wordcount.inputs import InputFile
 from wordcount.keys import JobKeys
 from wordcount.record import RunRecord
+from wordcount.refusals import refused_line, refused_requests
 from wordcount.splits import Range
 
 log = logging.getLogger("client")
@@ -48,7 +49,7 @@ def run_job(settings: Settings, keys: JobKeys, run_path: str, inputs: list[Input
         sup.start_all()
         sup.run()
         table, warnings = read_results(sup.conn, keys)
-        refused = myrds.refused_requests(sup.conn) if server else {}
+        refused = refused_requests(sup.conn) if server else {}
         elapsed = time.perf_counter() - t0
         restarts = server.restarts if server else 0
         files_done, bytes_done, stolen = sup.progress()
@@ -67,7 +68,7 @@ def run_job(settings: Settings, keys: JobKeys, run_path: str, inputs: list[Input
                   redis_refused=refused,
                   ).write(run_path, record_path)
         # someone tried passwords, or a worker left its keys
-        return Outcome(table, warnings, elapsed, [jobuser.refused_line(refused)] if refused else [])
+        return Outcome(table, warnings, elapsed, [refused_line(refused)] if refused else [])
     finally:
         if sup:
             sup.stop_workers()

@@ -35,6 +35,7 @@ from wordcount.ids import mapper, reducer
 from wordcount.inputs import InputFile
 from wordcount.keys import JobKeys
 from wordcount.record import RunRecord
+from wordcount.refusals import refused_line, refused_requests
 from wordcount.splits import Range
 from wordcount.stream import auth, checkpoint
 from wordcount.stream.netflags import zombie_record
@@ -168,7 +169,7 @@ def run_job(args: argparse.Namespace, settings: Settings, keys: JobKeys, run_pat
                 raise UserError(result["reason"])
             raise JobFailed(f"{result['reason']} (logs in {run_path}/logs)")
         table, warnings = gather(spec, result["final_checkpoint_id"])
-        refused = myrds.refused_requests(conn) if server else {}
+        refused = refused_requests(conn) if server else {}
         elapsed = time.perf_counter() - t0
         trace.event(trace.JOB_DONE, elapsed_s=elapsed, checkpoints=result["checkpoints_completed"],
                     recoveries=len(result["recoveries"]))
@@ -183,7 +184,7 @@ def run_job(args: argparse.Namespace, settings: Settings, keys: JobKeys, run_pat
                                             "final_checkpoint_id", "recovery_id")},
                   ).write(run_path, args.record)
         rejected = result.get("rejected", {})
-        notes = [line for line in (rejected and summary(rejected), refused and jobuser.refused_line(refused))
+        notes = [line for line in (rejected and summary(rejected), refused and refused_line(refused))
                  if line]
         return Outcome(table, warnings, elapsed, notes)
     finally:
