@@ -69,22 +69,23 @@ class Supervisor:
         hosts = [host_of(st.placement, f"reducer-{i}", st.host) for i in range(len(self.reducer_ports))]
         return ["--reducers", ",".join(f"{h}:{p}" for h, p in zip(hosts, self.reducer_ports))]
 
-    def prestart(self, wid: str, incarnation: int) -> parts.Warm:
-        """Start `wid`'s process up to its go (wordcount/warm.py): its interpreter
-        starts while the reducers are still starting; `start` sends the go."""
+    def _warm(self, wid: str, incarnation: int) -> parts.Warm:
+        """`wid`'s process, started up to its go (wordcount/warm.py)."""
         log_path = os.path.join(self.spec.run_path, "logs", f"{wid}.{incarnation}.log")
         place = place_of(self.settings.stream.placement, wid, incarnation)
-        warm = parts.prestart(self.settings.parts, WorkerId.parse(wid).kind, self.args(wid, incarnation),
+        return parts.prestart(self.settings.parts, WorkerId.parse(wid).kind, self.args(wid, incarnation),
                               label=wid, log_path=log_path, launch=place.launch)
-        self.warm[(wid, incarnation)] = warm
-        return warm
+
+    def prestart(self, wid: str, incarnation: int) -> None:
+        """Start `wid`'s interpreter now, while the reducers are still starting;
+        `start` sends its go."""
+        self.warm[(wid, incarnation)] = self._warm(wid, incarnation)
 
     def start(self, wid: str, incarnation: int) -> None:
         """Start `wid` (the reference, or the swapped-in part of its kind), or
         send the go to its prestarted process."""
         self.incarnation[wid] = incarnation  # before it can say hello: only this one is accepted now
-        warm = self.warm.pop((wid, incarnation), None) or self.prestart(wid, incarnation)
-        self.warm.pop((wid, incarnation), None)
+        warm = self.warm.pop((wid, incarnation), None) or self._warm(wid, incarnation)
         proc = self.procs[wid] = warm.go(self.reducers_args(wid))
         if incarnation:
             trace.event(trace.WORKER_RESTARTED, target=wid, target_pid=proc.pid)
