@@ -211,10 +211,11 @@ class Mapper(StreamWorker):
             log.info("stream exhausted after %d entries", self.position)
             return
         group = self.take()
-        self.send_counts(group[-1][0], [Range.from_fields(fields) for _, fields in group])
+        last = group[-1][0]
+        self.send_counts(last, [rng for _, rng in group])
         if self.outputs.broken:
             return  # not delivered: the coming recovery rewinds us anyway
-        self.cursor, self.position = group[-1][0], self.position + len(group)
+        self.cursor, self.position = last, self.position + len(group)
         self.publish()
         if self.report_progress:
             self.report_progress = False
@@ -223,17 +224,20 @@ class Mapper(StreamWorker):
         for _ in group:
             self.crash.at("after_first_file")
 
-    def take(self) -> list[tuple[str, dict]]:
-        """The next entry, and after it as many buffered ones as fit in GROUP_BYTES
-        in all; one at a time when throttled (--throttle paces single files)."""
-        group = [self.buffer.popleft()]
-        size = Range.from_fields(group[0][1]).size
-        while self.buffer and not self.throttle_s:
-            nxt = Range.from_fields(self.buffer[0][1]).size
-            if size + nxt > GROUP_BYTES:
+    def take(self) -> list[tuple[str, Range]]:
+        """(entry id, range) of the next entry, and after it as many buffered ones as
+        fit in GROUP_BYTES in all; one at a time when throttled (--throttle paces
+        single files)."""
+        group: list[tuple[str, Range]] = []
+        size = 0
+        while self.buffer:
+            entry_id, fields = self.buffer[0]
+            rng = Range.from_fields(fields)
+            if group and (self.throttle_s or size + rng.size > GROUP_BYTES):
                 break
-            group.append(self.buffer.popleft())
-            size += nxt
+            self.buffer.popleft()
+            group.append((entry_id, rng))
+            size += rng.size
         return group
 
     def redis_reachable(self) -> bool:
