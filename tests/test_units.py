@@ -48,7 +48,6 @@ from wordcount.table import (
     differences,
     read_table,
     sorted_items,
-    top_items,
     write_table,
 )
 from wordcount.tokenize import (
@@ -176,11 +175,11 @@ def test_sorted_items_count_desc_then_word_by_code_point():
     assert sorted_items(table) == [("z", 5), ("B", 2), ("a", 2), ("b", 2), ("é", 2), ("Z", 1), ("ä", 1)]
 
 
-def test_top_items_is_the_head_of_the_full_order():
+def test_top_words_are_the_head_of_the_full_order():
     """The summary's top words are the head of the table's own order: same ties broken the same way."""
     table = {"b": 2, "a": 2, "B": 2, "é": 2, "z": 5, "Z": 1, "ä": 1}
     for n in range(len(table) + 2):
-        assert top_items(table, n) == sorted_items(table)[:n], n
+        assert Ordered(table).top(n) == sorted_items(table)[:n], n
 
 
 def test_write_table_exact_bytes_and_round_trip(tmp_path):

@@ -7,7 +7,7 @@ parsing. A course-style library without the packed form gets word/count pairs.
 """
 from __future__ import annotations
 
-from typing import Iterable, Mapping, Protocol
+from typing import Mapping, Protocol, Sequence
 
 from wordcount.keys import WARNING_SEP
 from wordcount.table import by_count, joined
@@ -26,10 +26,9 @@ def pack(counts: Mapping[str, int]) -> str:
     return joined(by_count(counts).items())
 
 
-def commit_args(group: str, items: Iterable[Committable], counts: Mapping[str, int], packed: bool) -> list:
+def commit_args(group: str, items: Sequence[Committable], counts: Mapping[str, int], packed: bool) -> list:
     """<group> <n> (<id> <bytes> <warnings or ''>)*n and the counts; an entry's
     warnings ("not UTF-8", odd CSV rows) travel joined by WARNING_SEP."""
-    items = list(items)
     args: list = [group, len(items)]
     for item in items:
         args += [item.entry_id, item.size, WARNING_SEP.join(item.warnings)]
@@ -39,4 +38,3 @@ def commit_args(group: str, items: Iterable[Committable], counts: Mapping[str, i
         for word, n in counts.items():
             args += [word, n]
     return args
-
