@@ -32,7 +32,7 @@ frame authentication costs. --scaling adds a table of ratios over corpus
 sizes and one huge file (kit.bench.scaling), drawn by --png.
 
 The batch jobs use a Redis server this script starts (myrds.start_private)
-and passes with --redis-url, so that CONFIG RESETSTAT before and INFO after
+and passes in $REDIS_URL, so that CONFIG RESETSTAT before and INFO after
 each run measure exactly that run: commands per input file (Redis counts the
 commands a function runs, so one FCALL with N words counts as 1 + N + ...),
 the server's CPU time, and the per-command cost of FCALL and HINCRBY.
@@ -60,7 +60,6 @@ from kit.bench.report import (
     TARGET_RATIO,
     TARGET_WORKERS,
     auth_line,
-    pick,
     print_phases,
     print_rss,
     print_table,

@@ -27,9 +27,8 @@ import time
 from pathlib import Path
 from collections import Counter
 
-from kit.bench.measure import REPO, WATCH_S, Bench, BenchError, Run, children_cpu, compare
-from kit.bench.rss import PeakSampler, read_hwm_kb, reset_hwm
-from kit.run import Job
+from kit.bench.measure import REPO, Bench, BenchError, Run, children_cpu, compare, run_timed
+from kit.bench.rss import read_hwm_kb, reset_hwm
 
 from wordcount.config import Settings, load_settings
 from wordcount.inputs import InputFile, find_inputs
@@ -71,22 +70,15 @@ def serial_once(bench: Bench) -> Run:
     bench.expected = Counter()  # the last round's table would count in this process's memory
     output = bench.work / f"{bench.label}serial.tsv"
     config = bench.args.config or str(REPO / "config.json")
-    cpu0 = children_cpu()
-    job = Job([sys.executable, str(SERIAL_SCRIPT), str(bench.data), str(output), config], cwd=REPO,
-              env={**os.environ, "PYTHONPATH": str(REPO)}, output=bench.work / f"{bench.label}serial.log",
-              watch_s=WATCH_S)
-    sampler = PeakSampler(job.pid, {}).start()
-    try:
-        done = job.wait(bench.args.timeout)
-    finally:
-        rss = sampler.stop()
+    done, rss, cpu = run_timed(bench, [sys.executable, str(SERIAL_SCRIPT), str(bench.data), str(output), config],
+                               {**os.environ, "PYTHONPATH": str(REPO)}, bench.work / f"{bench.label}serial.log", {})
     if done.timed_out or done.exit_code != 0:
         raise BenchError(f"the serial count failed: {done.last_error}")
     bench.expected = Counter(read_table(str(output)))
     output.unlink(missing_ok=True)
     inputs = inputs_of(bench, settings)
     bench.files, bench.bytes = len(inputs), sum(f.size for f in inputs)
-    return Run("serial", done.duration_s, cpu_s=children_cpu() - cpu0, load1=os.getloadavg()[0],
+    return Run("serial", done.duration_s, cpu_s=cpu, load1=os.getloadavg()[0],
                rss_kb={"serial count" if role == "client" else role: kb for role, kb in rss.items()})
 
 

@@ -4,7 +4,7 @@ Each job runs as `python client.py ...` through kit.run, timed by wall clock,
 so process start-up, Redis round trips and writing the output all count, as
 they do for a user; a thread samples the peak memory of its processes
 (kit.bench.rss). The batch jobs use a Redis server started here
-(myrds.start_private) and passed with --redis-url, so that CONFIG RESETSTAT
+(myrds.start_private) and passed in $REDIS_URL, so that CONFIG RESETSTAT
 before and INFO after each run measure exactly that run. The in-process
 baselines (serial count, Pool(2)) are in baselines.py; the order of runs in
 rounds.py.
@@ -25,7 +25,7 @@ from typing import Any, Mapping
 import redis
 from kit.bench.rss import PeakSampler, reset_hwm
 from kit.corpus import synthetic
-from kit.run import Job
+from kit.run import Finished, Job
 
 import myrds
 from wordcount.record import RecordError, RunRecord
@@ -157,17 +157,35 @@ class Bench:
 def job_argv(bench: Bench, config: Config, output: Path, record: Path) -> list[str]:
     argv = [sys.executable, str(REPO / "client.py"), *config.argv, "--data", str(bench.data),
             "--output", str(output), "--record", str(record)]
-    if not config.private_redis:
-        argv += ["--redis-url", bench.url]
     if bench.args.config:
         argv += ["--config", bench.args.config]
     return argv
 
 
-def job_env(config: Config) -> dict[str, str]:
+def job_env(bench: Bench, config: Config) -> dict[str, str]:
     """This environment without WC_INSECURE_NO_AUTH (so only the job that asks for it runs
-    without frame authentication, even if the caller exported it), plus the job's own entries."""
-    return {**{k: v for k, v in os.environ.items() if k != INSECURE_ENV}, **dict(config.env)}
+    without frame authentication, even if the caller exported it), plus the job's own entries.
+    The benchmark's server goes in $REDIS_URL (a URL with a password on a command line is
+    readable by every user); a job on its own private server gets no $REDIS_URL at all."""
+    env = {k: v for k, v in os.environ.items() if k not in (INSECURE_ENV, "REDIS_URL")}
+    if not config.private_redis:
+        env["REDIS_URL"] = bench.url
+    return {**env, **dict(config.env)}
+
+
+def run_timed(bench: Bench, argv: list[str], env: dict[str, str], log: Path,
+              extra: dict[int, str]) -> tuple[Finished, dict[str, int], float]:
+    """Run `argv` to its end like a job (kit.run, output in `log`), timed by wall clock from
+    outside, sampling the peak memory of its processes (and of the `extra` pids): how it
+    ended, the peak kB by role, and the CPU seconds of everything it reaped."""
+    cpu0 = children_cpu()
+    job = Job(argv, cwd=REPO, env=env, output=log, watch_s=WATCH_S)
+    sampler = PeakSampler(job.pid, extra).start()
+    try:
+        done = job.wait(bench.args.timeout)
+    finally:
+        rss = sampler.stop()
+    return done, rss, children_cpu() - cpu0
 
 
 def verify(bench: Bench, output: Path) -> str:
@@ -203,17 +221,10 @@ def job_once(bench: Bench, config: Config, index: int) -> Run:
     output, record = bench.work / f"{stem}.tsv", bench.work / f"{stem}.json"
     if not config.private_redis:
         bench.meter.reset()
-    cpu0 = children_cpu()
     extra = {} if config.private_redis else server_pids(bench)
-    job = Job(job_argv(bench, config, output, record), cwd=REPO, env=job_env(config),
-              output=bench.work / f"{stem}.log", watch_s=WATCH_S)
-    sampler = PeakSampler(job.pid, extra).start()
-    try:
-        done = job.wait(bench.args.timeout)
-    finally:
-        rss = sampler.stop()
-    result = Run(config.name, done.duration_s, cpu_s=children_cpu() - cpu0, load1=os.getloadavg()[0],
-                 rss_kb=rss)
+    done, rss, cpu = run_timed(bench, job_argv(bench, config, output, record), job_env(bench, config),
+                               bench.work / f"{stem}.log", extra)
+    result = Run(config.name, done.duration_s, cpu_s=cpu, load1=os.getloadavg()[0], rss_kb=rss)
     result.redis = {} if config.private_redis else bench.meter.read()
     if done.timed_out or done.exit_code != 0:
         result.ok = False

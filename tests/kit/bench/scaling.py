@@ -15,7 +15,7 @@ import statistics
 from dataclasses import replace
 from typing import Any
 
-from kit.bench.measure import Bench, Run, generated
+from kit.bench.measure import Bench, generated
 from kit.bench.report import same_round_ratio
 from kit.bench.rounds import run_rounds, scaling_configs
 

@@ -3,7 +3,7 @@
 Here nothing is counted: the time is start-up and end (Python processes,
 the private Redis a user's job starts, the first snapshot, reading the table
 back, stopping everything). So the jobs run exactly as a user runs them,
-with their own private server (no --redis-url), and the result is given in
+with their own private server (no $REDIS_URL), and the result is given in
 seconds as well as a ratio: a fixed cost shows in seconds, not in a ratio.
 Rounds alternate serial, batch and stream so load spreads over all three.
 """
