@@ -42,10 +42,12 @@ def run_job(settings: Settings, keys: JobKeys, run_path: str, inputs: list[Input
         trace.event(trace.SPAWN, target="redis", target_pid=redis_pid(server))
     sup = None
     try:
-        entries = enqueue(conn, keys, [r.fields() for r in ranges], private=server is not None)
+        entries, save_asked = enqueue(conn, keys, [r.fields() for r in ranges], private=server is not None)
         total_bytes = sum(f.size for f in inputs)
         sup = Supervisor(settings, keys, run_path, conn, server, starter, entries, total_bytes,
                          list(plan.redis_kills_after) if plan else [])
+        if save_asked is not None:
+            sup.save_asked = (save_asked, time.monotonic())
         sup.start_all()
         sup.run()
         table, warnings = read_results(sup.conn, keys)

@@ -169,7 +169,8 @@ class Supervisor:
     def run(self) -> None:
         display = BatchDisplay(self.total_files).start()
         t0 = time.monotonic()
-        next_save = t0 + self.settings.batch.bgsave_interval_s
+        # a shared server's first snapshot was only asked for (jobstate.enqueue): see it through at once
+        next_save = t0 if self.server is None else t0 + self.settings.batch.bgsave_interval_s
         kill_every = self.settings.batch.kill_redis_every_s
         next_kill = t0 + kill_every
         files = bytes_ = stolen = 0
@@ -209,14 +210,21 @@ class Supervisor:
         """One step of the periodic BGSAVE: ask for one, or see whether the one
         asked has finished (traced then). Never waits for the save, which takes
         a while once the table is large, so worker exits are still seen at once.
-        True when a snapshot finished."""
+        True when the save asked for is over (finished, or failed: warned)."""
         if self.save_asked is None:
             now = time.monotonic()
             server_time = myrds.start_snapshot(self.conn)
             self.save_asked = None if server_time is None else (server_time, now)
             return False
-        if not myrds.snapshot_finished(self.conn, self.save_asked[0]):
-            return False
+        try:
+            if not myrds.snapshot_finished(self.conn, self.save_asked[0]):
+                return False
+        except redis.ConnectionError:
+            raise
+        except redis.RedisError as exc:  # the save failed: warn, and ask again at the next interval
+            log.warning("%s; a Redis crash now would roll the job back further", exc)
+            self.save_asked = None
+            return True
         trace.event(trace.SNAPSHOT, target="redis", asked=self.save_asked[1])
         self.save_asked = None
         return True
