@@ -152,7 +152,7 @@ def exit_process(code: int) -> NoReturn:
 class Outcome:
     """What a finished job of either lab hands its client to report."""
 
-    table: dict[str, int]
+    table: Mapping[str, int] | Ordered  # Ordered when the job reads it back already in order
     warnings: list[str]  # the summary's messages about input files
     elapsed: float
     notes: list[str] = field(default_factory=list)  # refused requests, rejected frames: never silent
@@ -162,13 +162,14 @@ def report(outcome: Outcome, inputs: list[InputFile], settings: Settings, verify
     """Write the output file, print the summary, and optionally verify."""
     table, warnings, elapsed = outcome.table, outcome.warnings, outcome.elapsed
     emit(outcome.notes, out)  # an attack, or a part speaking another protocol
-    ordered = Ordered(table)  # the table's order, once: for the file and for the top words
+    # the table's order, once: for the file and for the top words
+    ordered = table if isinstance(table, Ordered) else Ordered(table)
     try:
         write_table(ordered, settings.output)
     except OSError as exc:
         raise UserError(f"cannot write output {settings.output!r}: {exc.strerror}") from None
     total_bytes = sum(f.size for f in inputs)
-    lines = [f"counted {sum(table.values())} words ({len(table)} distinct) in {len(inputs)} files, "
+    lines = [f"counted {ordered.total} words ({ordered.distinct} distinct) in {len(inputs)} files, "
              f"{total_bytes / 1e6:.1f} MB, in {elapsed:.2f}s"]
     if settings.top:
         lines.append(f"top {settings.top}:")
@@ -180,7 +181,7 @@ def report(outcome: Outcome, inputs: list[InputFile], settings: Settings, verify
         return 0
     t0 = time.perf_counter()
     expected = serial_count((f.path for f in inputs), settings.tokenizer_spec())
-    diff = diff_report(expected, table)
+    diff = diff_report(expected, ordered.as_dict())
     if diff:
         emit([f"verify: MISMATCH against the serial count\n{diff}"], out)
         return 1
