@@ -26,6 +26,9 @@ def _terminate(signum: int, frame: object) -> NoReturn:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Lab 2 coordinator (started by 'client.py stream')")
     parser.add_argument("--spec", required=True, help="job description written by the launcher")
+    parser.add_argument("--streams-on-stdin", action="store_true",
+                        help="give the mappers their go only once the launcher writes 'ready' on stdin "
+                        "(it fills their streams meanwhile: coordinator/streams.py)")
     args = parser.parse_args(argv)
     spec = JobSpec.load(args.spec)
     settings = load_settings(spec.settings_path)
@@ -34,7 +37,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate)
     trace.event(trace.START)
     try:
-        result = Coordinator(spec, settings).run()
+        result = Coordinator(spec, settings, streams_on_stdin=args.streams_on_stdin).run()
     except (UserError, JobFailed) as exc:
         logging.getLogger("coordinator").error("%s", exc)
         emit({"result": {"ok": False, "reason": str(exc), "user_error": isinstance(exc, UserError)}})

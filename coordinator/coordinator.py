@@ -46,6 +46,7 @@ from coordinator.phases import (
 from coordinator.injector import FaultInjector
 from coordinator.recoveries import RecoveryLog
 from coordinator.status import StatusLine
+from coordinator.streams import StreamsReady
 from coordinator.supervisor import Supervisor
 from wordcount import trace
 from wordcount.config import Settings
@@ -59,6 +60,9 @@ from wordcount.stream.spec import JobSpec
 
 log = logging.getLogger("coordinator")
 TICK_S = 0.05  # longest wait for an event: bounds timer and exit-detection latency
+# At the end, workers exit right after their last ack and nothing else arrives: looking for their exits
+# this often (for the tenth of a second that takes) ends the job that much sooner than TICK_S would.
+EXIT_POLL_S = 0.005
 STARTUP_TIMEOUT_S = 30.0
 
 
@@ -77,7 +81,7 @@ def bind_udp(host: str, port: int) -> socket.socket:
 
 
 class Coordinator:
-    def __init__(self, spec: JobSpec, settings: Settings) -> None:
+    def __init__(self, spec: JobSpec, settings: Settings, streams_on_stdin: bool = False) -> None:
         self.spec = spec
         self.settings = settings
         st = settings.stream
@@ -87,7 +91,9 @@ class Coordinator:
         self.net = NetFaults.for_process(netspec.from_setting(st.net), m.COORDINATOR)
         sock = bind_udp(st.host, st.coordinator_port)
         self.sock = self.net.udp(sock) if self.net else sock
-        self.events: queue.Queue = queue.Queue()
+        self.events: queue.Queue = queue.Queue()  # (message, address); (None, None) only wakes the loop
+        wake = lambda: self.events.put((None, None))  # noqa: E731
+        self.streams = StreamsReady.from_stdin(wake) if streams_on_stdin else StreamsReady(None, wake)
         self.stopping = threading.Event()
         self.addresses: dict[str, tuple[str, int]] = {}
         self.sup = Supervisor(spec, settings, self.sock.getsockname())
@@ -182,24 +188,31 @@ class Coordinator:
     def startup(self) -> None:
         """Reducers, their ports, then mappers; then the phase machine starts. The
         mappers' interpreters start together with the reducers (warm,
-        wordcount/warm.py) and get their go, with the ports, once all are known."""
+        wordcount/warm.py) and get their go, with the ports, once all are known
+        and the launcher has filled their streams (streams.py)."""
         reducers = [str(w) for w in all_ids(self.spec.mappers, self.spec.reducers) if w.kind == REDUCER]
         for wid in reducers:
             self.sup.start(wid, 0)
         for i in range(self.spec.mappers):
             self.sup.prestart(str(mapper(i)), 0)
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while not all(w in self.addresses for w in reducers) or 0 in self.sup.reducer_ports:
+        while True:
+            reducers_up = all(w in self.addresses for w in reducers) and 0 not in self.sup.reducer_ports
+            if reducers_up and self.streams.is_ready():
+                break
             for wid, _ in self.sup.exited():
                 raise JobFailed(f"{wid} exited while starting; see {self.spec.run_path}/logs/{wid}.0.log")
-            if time.monotonic() > deadline:
+            if self.streams.gone:
+                raise JobFailed("the launcher stopped before the input streams were filled")
+            if not reducers_up and time.monotonic() > deadline:  # (Redis in Docker may take longer)
                 raise JobFailed(f"reducers did not report within {STARTUP_TIMEOUT_S:.0f}s; see "
                                 f"{self.spec.run_path}/logs")
             try:
                 msg, addr = self.events.get(timeout=TICK_S)
             except queue.Empty:
                 continue
-            self.note_sender(msg, addr)
+            if msg is not None:
+                self.note_sender(msg, addr)
         for i in range(self.spec.mappers):
             self.sup.start(str(mapper(i)), 0)
         now = time.monotonic()
@@ -232,7 +245,7 @@ class Coordinator:
                 batch.append(self.events.get_nowait())
             except queue.Empty:
                 break
-        return batch
+        return [event for event in batch if event[0] is not None]  # not the wake-ups (streams.py)
 
     def feed(self, event: phases.Event, now: float) -> None:
         if self.finish is not None:
@@ -268,7 +281,9 @@ class Coordinator:
         next_resend = time.monotonic() + self.timing.resend_timeout_s
         while time.monotonic() < deadline:
             try:
-                self.note_sender(*self.events.get(timeout=TICK_S))  # their last heartbeats
+                msg, addr = self.events.get(timeout=EXIT_POLL_S)  # their last heartbeats
+                if msg is not None:
+                    self.note_sender(msg, addr)
             except queue.Empty:
                 pass
             if not (any(self.sup.running(w) for w in self.sup.procs) or self.sup.zombies_running()):

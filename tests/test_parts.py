@@ -89,6 +89,17 @@ def test_a_warm_part_that_never_gets_its_go_runs_nothing(tmp_path: Path) -> None
     assert missing.returncode == 2 and "can't open file" in missing.stderr, missing
 
 
+@pytest.mark.timeout(30)
+def test_a_warm_part_told_to_keep_stdin_reads_what_follows_its_go(tmp_path: Path) -> None:
+    """`"stdin": "keep"` leaves the pipe to the part (the coordinator waits on it for
+    "the streams are ready"); without it the part's stdin is empty (test above)."""
+    part = tmp_path / "coordinator.py"
+    part.write_text("import sys\nprint(repr(sys.argv[1:]), repr(sys.stdin.read()))\n", encoding="utf-8")
+    done = _warm(part, '{"args": ["--x"], "stdin": "keep"}\nready\n', "--spec", "s")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "['--spec', 's', '--x'] 'ready\\n'", done.stdout
+
+
 def test_fingerprint_of_a_file_is_its_sha256(tmp_path: Path) -> None:
     part = tmp_path / "worker.py"
     part.write_bytes(b"print('hi')\n")

@@ -102,6 +102,18 @@ def run_stream(cwd: Path, data: Path, *args: object, timeout: float = 80, ok: bo
     return run
 
 
+def trace_times(run: StreamRun) -> dict[str, float]:
+    """When the client filled the streams and when each part got its go ("spawn" events)."""
+    times: dict[str, float] = {}
+    for line in Path(str(run.record.trace)).read_text(encoding="utf-8").splitlines():
+        event = json.loads(line)
+        if event["ev"] == "enqueued" and event["proc"] == "client":
+            times["enqueued"] = event["t"]
+        elif event["ev"] == "spawn":
+            times.setdefault(f"go {event['target']}", event["t"])
+    return times
+
+
 def assert_only_final_checkpoints(run: StreamRun) -> None:
     """Older checkpoints are cleaned up; the final one of each worker stays."""
     final = run.record.final_checkpoint_id
@@ -126,6 +138,9 @@ def test_no_failure_2x2_exact_with_checkpoints_and_a_large_frame(tmp_run, small_
         taken = re.findall(r"checkpoint (\d+) taken", run.log(f"{r}.0.log"))
         assert len(taken) == len(set(taken)) == rec.checkpoints_completed
     assert "rejected" not in run.log() and rec.rejected == {} and rec.auth is True
+    # the coordinator ran (starting the reducers) while the streams were filled; no mapper before that
+    times = trace_times(run)
+    assert times["go coordinator"] < times["enqueued"] < min(times["go mapper-0"], times["go mapper-1"]), times
 
 
 def test_without_periodic_checkpoints_only_the_final_one_is_taken(tmp_run, small_corpus):
@@ -295,6 +310,9 @@ def test_a_swapped_part_is_the_one_that_runs(tmp_run, tmp_path, small_corpus, pa
     run = run_stream(tmp_run, small_corpus, "--part", f"{part}={copy}")
     logs = run.log("coordinator.log" if part == "coordinator" else f"{part}-0.0.log")
     assert "STUDENT PART" in logs
+    if part == "coordinator":  # the course contract: its go once the streams are filled, `--spec` alone
+        times = trace_times(run)
+        assert times["enqueued"] < times["go coordinator"], times
 
 
 def test_a_swapped_package_named_like_the_reference_runs_from_the_repository_root(tmp_run, tmp_path,

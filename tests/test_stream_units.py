@@ -13,9 +13,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 
 import pytest
 
+from coordinator.streams import StreamsReady
 from mapper.mapper import partition
 from wordcount.errors import UserError
 from wordcount.faults.flags import parse_stream_crashes, parse_timed
@@ -149,3 +151,20 @@ def test_partition_spreads_words_evenly_and_handles_odd_tokens():
     owners = [partition(f"w{i}", 4) for i in range(4000)]
     assert all(900 < owners.count(k) < 1100 for k in range(4))
     assert all(0 <= partition(w, 3) < 3 for w in WORDS)
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("said, ready", [(b"ready\n", True), (b"", False), (b"go\n", False)])
+def test_the_coordinator_waits_for_the_launchers_ready_line(said, ready):
+    """coordinator/streams.py: "ready" lets the mappers start; EOF or anything else
+    means the launcher gave up (`gone`); either way the waiting loop is woken."""
+    read, write = os.pipe()
+    woken = threading.Event()
+    with os.fdopen(read, "rb") as source:
+        streams = StreamsReady(source, woken.set)
+        assert not streams.is_ready() and not streams.gone
+        os.write(write, said)
+        os.close(write)
+        assert woken.wait(5)
+        assert (streams.is_ready(), streams.gone) == (ready, not ready)
+    assert StreamsReady(None, woken.set).is_ready()  # a coordinator whose streams were filled before its go

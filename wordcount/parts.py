@@ -126,13 +126,18 @@ class Warm:
         self.label = label
         self.started = False
 
-    def go(self, args: Sequence[str] = ()) -> subprocess.Popen:
-        """Run the part, with `args` appended to its argv."""
-        line = json.dumps({"args": list(args)}) + "\n"
+    def go(self, args: Sequence[str] = (), more: bool = False) -> subprocess.Popen:
+        """Run the part, with `args` appended to its argv. With `more` its stdin
+        stays open for one more message (`tell`); else it gets EOF now."""
+        go: dict = {"args": list(args), **({"stdin": "keep"} if more else {})}
         self.started = True
-        procs.feed(self.proc, line.encode())
+        procs.feed(self.proc, (json.dumps(go) + "\n").encode(), close=not more)
         trace.event(trace.SPAWN, target=self.label, target_pid=self.proc.pid)
         return self.proc
+
+    def tell(self, data: bytes) -> None:
+        """The last thing the part reads on its stdin (after a `go(more=True)`), then EOF."""
+        procs.feed(self.proc, data)
 
     def cancel(self) -> None:
         """Not needed after all: EOF ends it (status 0); stop it if it is still

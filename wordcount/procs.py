@@ -117,13 +117,17 @@ def spawn(
     return proc
 
 
-def feed(proc: subprocess.Popen, data: bytes) -> None:
-    """Write all of `data` to the child's stdin and close it (EOF ends its input)."""
+def feed(proc: subprocess.Popen, data: bytes, close: bool = True) -> None:
+    """Write all of `data` to the child's stdin and close it (EOF ends its input),
+    or only flush it (`close` False: more is to follow)."""
     if proc.stdin is None or proc.stdin.closed:
         return
     try:
         proc.stdin.write(data)
-        proc.stdin.close()
+        if close:
+            proc.stdin.close()
+        else:
+            proc.stdin.flush()
     except BrokenPipeError:  # it died at once; the caller sees that when it waits for it
         try:
             proc.stdin.close()

@@ -11,7 +11,9 @@ This process sets up `sys.path` exactly as `python PART_FILE` (or `python -P
 its stdin: the go, a JSON object `{"args": [...]}` with the arguments that
 were not known when it was started (a mapper's reducer ports). Then it runs
 the part as `__main__` with `sys.argv` = [PART, *ARGS, *args] and its stdin
-on /dev/null, like a process started only then. Its environment is the one it
+on /dev/null, like a process started only then -- unless the go says
+`"stdin": "keep"`: then the part reads on from the same pipe (the
+coordinator: the launcher's "streams ready" line, wordcount/stream/launch.py). Its environment is the one it
 was started with: a parent plans what its children need (the Redis URL of a
 server that is still starting, wordcount/jobuser.py) before it starts them,
 so secrets sit where the owner, and only the owner, can read them
@@ -64,15 +66,19 @@ def preload_modules(names: Sequence[str]) -> None:
             pass
 
 
-def wait_for_go() -> list[str]:
-    """The late arguments, from the go line of the parent; EOF means it will never come."""
+def wait_for_go() -> tuple[list[str], bool]:
+    """The late arguments, from the go line of the parent, and whether the part
+    keeps its stdin (`"stdin": "keep"`: the parent has more to say on it, as
+    the streaming launcher tells its coordinator when the input streams are
+    filled); EOF means the go will never come."""
     line = sys.stdin.buffer.readline()
     if not line.strip():
         os._exit(0)  # cancelled before any part code ran: nothing to flush or tear down
-    args = json.loads(line).get("args", [])
+    go = json.loads(line)
+    args = go.get("args", [])
     if not (isinstance(args, list) and all(isinstance(a, str) for a in args)):
         raise SystemExit("wordcount.warm: malformed go line")
-    return args
+    return args, go.get("stdin") == "keep"
 
 
 def stdin_to_devnull() -> None:
@@ -102,8 +108,9 @@ def main(argv: Sequence[str]) -> NoReturn | None:
         # `python PATH` puts the script's directory first on sys.path; `-P -m` put nothing there
         sys.path.insert(0, os.path.dirname(os.path.abspath(path)))
     preload_modules(preload)
-    late_args = wait_for_go()
-    stdin_to_devnull()
+    late_args, keep_stdin = wait_for_go()
+    if not keep_stdin:
+        stdin_to_devnull()
     run_part(path, package, [*args, *late_args])
     return None
 

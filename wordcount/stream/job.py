@@ -1,15 +1,16 @@
 """The streaming job against its Redis server and coordinator, from the client's side.
 
-Runs once `python client.py stream` (launch.py) has checked its flags and
-started the coordinator's interpreter (warm: wordcount/warm.py) with the
-mappers' Redis URL and the job key in its environment: find or start the
-server as planned (wordcount/jobuser.py: the mappers' own Redis user is in
-its configuration from the start), put each mapper's share of the input
-ranges into its stream, write the job spec, give the coordinator its go,
-show its status line until it ends, then read the reducers' final
-checkpoints into the word table and write the run record.
-This is the module that imports redis-py, so the client imports it only
-after the coordinator is starting.
+Runs once `python client.py stream` (launch.py) has checked its flags,
+written the job spec and given the coordinator its go (it was started warm,
+wordcount/warm.py, with the mappers' Redis URL and the job key in its
+environment; it starts the reducers now): find or start the server as
+planned (wordcount/jobuser.py: the mappers' own Redis user is in its
+configuration from the start), put each mapper's share of the input ranges
+into its stream, tell the coordinator they are ready (it gives the mappers
+their go then: coordinator/streams.py), show its status line until it ends,
+then read the reducers' final checkpoints into the word table and write the
+run record. This is the module that imports redis-py, so the client imports
+it only after the coordinator is running.
 """
 from __future__ import annotations
 
@@ -24,13 +25,12 @@ import time
 import redis
 
 import myrds
-from wordcount import jobuser, parts, private, procs, trace
+from wordcount import jobuser, parts, procs, trace
 from wordcount.cli import Outcome
-from wordcount.config import Settings, to_json
+from wordcount.config import Settings
 from wordcount.console import StreamDisplay
 from wordcount.errors import JobFailed, UserError
-from wordcount.faults.schedules import ChaosPlan, KillSpec
-from wordcount.faults.flags import parse_stream_crashes
+from wordcount.faults.schedules import ChaosPlan
 from wordcount.ids import mapper, reducer
 from wordcount.inputs import InputFile
 from wordcount.keys import JobKeys
@@ -40,7 +40,7 @@ from wordcount.splits import Range
 from wordcount.stream import auth, checkpoint
 from wordcount.stream.netflags import zombie_record
 from wordcount.stream.admission import summary
-from wordcount.stream.spec import JobSpec, spec_path
+from wordcount.stream.spec import STREAMS_READY, JobSpec
 
 log = logging.getLogger("client")
 
@@ -67,23 +67,6 @@ def enqueue(conn: redis.Redis, keys: JobKeys, ranges: list[Range], mappers: int)
             pipe.xadd(keys.mapper_stream(idx), r.fields())
     pipe.execute()
     return sum(map(len, shares))
-
-
-def write_spec(args: argparse.Namespace, settings: Settings, keys: JobKeys, run_path: str,
-               entries: int, timed: KillSpec | None, logical: ChaosPlan | None) -> str:
-    st = settings.stream
-    settings_path = os.path.join(run_path, "settings.json")
-    private.write_file(settings_path, to_json(private.for_children(settings)))
-    cp_dir = os.path.join(st.checkpoint_dir, keys.job) if st.checkpoint_dir else os.path.join(run_path, "checkpoints")
-    private.make_dir(cp_dir)
-    spec = JobSpec(job=keys.job, run_path=run_path, settings_path=settings_path,
-                   checkpoint_dir=os.path.abspath(cp_dir), mappers=st.mappers, reducers=st.reducers,
-                   total_files=entries, throttle_s=args.throttle,
-                   crash=parse_stream_crashes(args.crash, st.mappers, st.reducers),
-                   kill=timed.to_json() if timed else None, chaos=logical.to_json() if logical else None)
-    path = spec_path(run_path)
-    spec.save(path)
-    return path
 
 
 # -- watching the coordinator ------------------------------------------------------------------
@@ -150,19 +133,23 @@ def gather(spec: JobSpec, final_id: int) -> tuple[dict[str, int], list[str]]:
 # -- the job -------------------------------------------------------------------------------
 def run_job(args: argparse.Namespace, settings: Settings, keys: JobKeys, run_path: str, inputs: list[InputFile],
             ranges: list[Range], server_plan: jobuser.ServerPlan, coordinator: parts.Warm, key: auth.Key,
-            timed: KillSpec | None, logical: ChaosPlan | None, t0: float) -> Outcome:
-    """The whole job; the coordinator (and with it every worker) and the server
+            spec: JobSpec, logical: ChaosPlan | None, t0: float) -> Outcome:
+    """The whole job, the coordinator started (running, or waiting for its go
+    if it is a swapped-in one); it (and with it every worker) and the server
     are stopped on every way out."""
     st = settings.stream
-    server, conn, _ = myrds.open_server(settings.redis_url, run_path, parts.resolve(settings.parts, "lua"),
-                                        settings.redis_backend, settings.docker_image, server_plan.identity,
-                                        server_plan.users)
-    proc = None
+    proc = coordinator.proc
+    server = conn = None
     try:
-        entries = enqueue(conn, keys, ranges, st.mappers)
-        spec = JobSpec.load(write_spec(args, settings, keys, run_path, entries, timed, logical))
-        with procs.deferred_interrupts():  # a Ctrl-C now still finds proc to stop
-            proc = coordinator.go()
+        server, conn, _ = myrds.open_server(settings.redis_url, run_path, parts.resolve(settings.parts, "lua"),
+                                            settings.redis_backend, settings.docker_image, server_plan.identity,
+                                            server_plan.users)
+        trace.event(trace.ENQUEUED, files=enqueue(conn, keys, ranges, st.mappers))
+        if coordinator.started:
+            coordinator.tell(STREAMS_READY)  # the mappers may start
+        else:  # a swapped-in coordinator: its go once everything is ready, as the course contract says
+            with procs.deferred_interrupts():  # a Ctrl-C now still finds it to stop
+                coordinator.go()
         result = watch(proc)
         if not result["ok"]:
             if result.get("user_error"):
@@ -188,9 +175,9 @@ def run_job(args: argparse.Namespace, settings: Settings, keys: JobKeys, run_pat
                  if line]
         return Outcome(table, warnings, elapsed, notes)
     finally:
-        if proc is not None:
-            procs.stop(proc, grace=10.0)
-        _drop_streams(conn, keys, st.mappers)
+        procs.stop(proc, grace=10.0)
+        if conn is not None:
+            _drop_streams(conn, keys, st.mappers)
         if server:
             server.stop()
 

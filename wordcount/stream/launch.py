@@ -35,7 +35,7 @@ from wordcount.splits import split_inputs
 from wordcount.stream import auth
 from wordcount.stream.cli import overrides, parse_args
 from wordcount.stream.netflags import apply_net, describe
-from wordcount.stream.spec import spec_path
+from wordcount.stream.spec import spec_path, write_spec
 
 log = logging.getLogger("client")
 
@@ -100,19 +100,32 @@ def run_stream(args: argparse.Namespace) -> int:
     ranges = split_inputs(inputs, settings.split_bytes)
     server = jobuser.plan(keys.job, settings.redis_url, settings.redis_backend)  # the mappers' URL, known now
     key = auth.Key.generate()
-    # The coordinator's interpreter starts now; it runs once its spec and the streams are ready. Secrets
-    # go in its environment (owner-only; its workers inherit them), never in argv (world-readable).
+    # The reference coordinator runs before the streams are filled (it starts the reducers meanwhile);
+    # a swapped-in one gets the course contract, `--spec` alone and its go once everything is ready.
+    early = parts.resolve(settings.parts, "coordinator") == parts.REFERENCE["coordinator"]
+    early_flag = ["--streams-on-stdin"] if early else []
+    # The coordinator's interpreter starts now; it runs once its spec is written. Secrets go in its
+    # environment (owner-only; its workers inherit them), never in argv (world-readable).
     with procs.deferred_interrupts():  # a Ctrl-C waits until it is registered, so it gets stopped
-        coordinator = parts.prestart(settings.parts, "coordinator", ["--spec", spec_path(run.path)],
-                                     label="coordinator", log_path=os.path.join(run.path, "logs", "coordinator.log"),
-                                     env={"WC_REDIS_URL": server.worker_url, **key.env()}, stdout=subprocess.PIPE)
+        coordinator = parts.prestart(
+            settings.parts, "coordinator", ["--spec", spec_path(run.path), *early_flag], label="coordinator",
+            log_path=os.path.join(run.path, "logs", "coordinator.log"),
+            env={"WC_REDIS_URL": server.worker_url, **key.env()}, stdout=subprocess.PIPE)
     try:
-        from wordcount.stream.job import run_job  # redis-py and the server, while the coordinator starts
+        spec = write_spec(settings, keys, run.path, len(ranges), args.throttle,
+                          parse_stream_crashes(args.crash, st.mappers, st.reducers), timed, logical)
+        if early:  # it starts the reducers while this process starts Redis and fills the mappers' streams,
+            # and gives the mappers their go once told those are ready (job.py; coordinator/streams.py)
+            with procs.deferred_interrupts():  # a Ctrl-C now still finds it to stop
+                coordinator.go(more=True)
+        from wordcount.stream.job import run_job  # redis-py and the server, while the reducers start
 
-        outcome = run_job(args, settings, keys, run.path, inputs, ranges, server, coordinator, key, timed,
+        outcome = run_job(args, settings, keys, run.path, inputs, ranges, server, coordinator, key, spec,
                           logical, t0)
     finally:
-        coordinator.cancel()  # a no-op once it ran (job.py stops it)
+        if coordinator.started:
+            procs.stop(coordinator.proc, grace=10.0)  # done already unless the job failed before its end
+        coordinator.cancel()  # a no-op once it ran
         trace.event(trace.RUN_END)
         run.close()
     return report(outcome, inputs, settings, args.verify)

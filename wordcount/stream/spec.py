@@ -8,7 +8,14 @@ from dataclasses import asdict, dataclass, field
 import os
 
 from wordcount import private
+from wordcount.config import Settings, to_json
 from wordcount.faults.schedules import ChaosPlan, KillSpec
+from wordcount.keys import JobKeys
+
+
+# What the launcher writes on the reference coordinator's stdin once the mappers' streams are filled
+# (coordinator/streams.py): the coordinator got its go before, to start the reducers meanwhile.
+STREAMS_READY = b"ready\n"
 
 
 def spec_path(run_path: str) -> str:
@@ -45,3 +52,21 @@ class JobSpec:
     def load(cls, path: str) -> "JobSpec":
         with open(path, encoding="utf-8") as fh:
             return cls(**json.load(fh))
+
+
+def write_spec(settings: Settings, keys: JobKeys, run_path: str, entries: int, throttle_s: float,
+               crash: dict, timed: KillSpec | None, logical: ChaosPlan | None) -> JobSpec:
+    """The job's spec file and the children's settings file (both owner-only),
+    and the checkpoint directory. Needs nothing of Redis: the launcher writes
+    it before it starts the server, so the coordinator can start at once."""
+    st = settings.stream
+    settings_path = os.path.join(run_path, "settings.json")
+    private.write_file(settings_path, to_json(private.for_children(settings)))
+    cp_dir = os.path.join(st.checkpoint_dir, keys.job) if st.checkpoint_dir else os.path.join(run_path, "checkpoints")
+    private.make_dir(cp_dir)
+    spec = JobSpec(job=keys.job, run_path=run_path, settings_path=settings_path,
+                   checkpoint_dir=os.path.abspath(cp_dir), mappers=st.mappers, reducers=st.reducers,
+                   total_files=entries, throttle_s=throttle_s, crash=crash,
+                   kill=timed.to_json() if timed else None, chaos=logical.to_json() if logical else None)
+    spec.save(spec_path(run_path))
+    return spec
