@@ -16,7 +16,10 @@ last (its `view`, in every coordinator frame), and every later frame must be
 that mapper's next one (wordcount/stream/auth.py). Any failure closes the
 connection and is counted by reason.
 
-State (checkpointed when aligned): counts, word -> count.
+State (checkpointed when aligned): counts, word -> count. The final
+checkpoint also holds them in output order ("ordered": (count, sorted words)
+groups), so the launcher merges the reducers' parts instead of ordering the
+whole table itself (wordcount/stream/job.py, `gather`).
 """
 from __future__ import annotations
 
@@ -36,6 +39,7 @@ from wordcount.faults.points import DAMAGE_POINTS
 from wordcount.ids import WorkerId, mapper
 from wordcount.stream import auth, checkpoint
 from wordcount.stream.worker import POLL_S, StreamWorker, common_arguments, run_worker
+from wordcount.table import Ordered
 
 log = logging.getLogger("reducer")
 IDLE_WAIT_S = 0.5
@@ -209,7 +213,10 @@ class Reducer(StreamWorker):
         # END SOLUTION
 
     def snapshot(self, msg: m.ForwardedCheckpoint) -> None:
-        self.save_checkpoint(msg.checkpoint_id, msg.final, msg.completed_id, {"counts": self.counts})
+        state: dict = {"counts": self.counts}
+        if msg.final:  # the job's table: ordered here, by every reducer at once; the launcher only merges
+            state["ordered"] = Ordered(self.counts).groups
+        self.save_checkpoint(msg.checkpoint_id, msg.final, msg.completed_id, state)
         self.crash.at("after_snapshot")
         self.ack_checkpoint()
         log.info("checkpoint %d taken: %d distinct words%s", msg.checkpoint_id, len(self.counts),

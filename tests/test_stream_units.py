@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import random
 import sys
 import threading
 
@@ -23,6 +24,9 @@ from wordcount.errors import UserError
 from wordcount.faults.flags import parse_stream_crashes, parse_timed
 from wordcount.faults.schedules import KillSchedule, KillSpec
 from wordcount.stream import checkpoint
+from wordcount.stream.job import gather
+from wordcount.stream.spec import JobSpec
+from wordcount.table import MergedOrdered, Ordered
 
 pytestmark = pytest.mark.stream
 
@@ -168,3 +172,41 @@ def test_the_coordinator_waits_for_the_launchers_ready_line(said, ready):
         assert woken.wait(5)
         assert (streams.is_ready(), streams.gone) == (ready, not ready)
     assert StreamsReady(None, woken.set).is_ready()  # a coordinator whose streams were filled before its go
+
+
+def _final(tmp_path, reducers: list[dict], ordered: list[bool]) -> JobSpec:
+    """Final checkpoints (id 1) of these reducers, each with its words in output order when asked."""
+    for i, (counts, with_order) in enumerate(zip(reducers, ordered)):
+        state = {"counts": counts, "final": True, **({"ordered": Ordered(counts).groups} if with_order else {})}
+        checkpoint.write(str(tmp_path), f"reducer-{i}", 1, state)
+    for i in range(2):
+        checkpoint.write(str(tmp_path), f"mapper-{i}", 1, {"warnings": [f"w{i}"], "final": True})
+    return JobSpec(job="j", run_path=str(tmp_path), settings_path="", checkpoint_dir=str(tmp_path), mappers=2,
+                   reducers=len(reducers), total_files=1)
+
+
+def test_the_launcher_merges_the_reducers_ordered_parts_into_the_serial_order(tmp_path):
+    """Reference reducers order their own words at the final checkpoint; merged, the parts give
+    exactly the table (file bytes, top words, totals, dict) that ordering all of it gives."""
+    rng = random.Random(7)
+    table = {"".join(rng.choice("abcé日") for _ in range(rng.randint(1, 5))): rng.choice([1, 1, 2, 3, 40])
+             for _ in range(3000)}
+    parts = [{w: n for w, n in table.items() if partition(w, 3) == k} for k in range(3)]
+    merged, warnings = gather(_final(tmp_path, parts, [True] * 3), 1)
+    assert isinstance(merged, MergedOrdered) and warnings == ["w0", "w1"]
+    whole = Ordered(table)
+    assert merged.data() == whole.data() and merged.top(9) == whole.top(9)
+    assert (merged.total, merged.distinct, merged.as_dict()) == (whole.total, whole.distinct, table)
+
+
+@pytest.mark.parametrize("parts, ordered", [
+    ([{"a": 1, "b": 2}, {"c": 3}], [True, False]),  # a swapped-in reducer that leaves no order
+    ([{"a": 1, "b": 2}, {"a": 4, "c": 3}], [True, True]),  # a swapped-in mapper that does not partition
+], ids=["no-order", "overlap"])
+def test_the_launcher_sums_the_reducers_tables_when_it_cannot_merge_their_order(tmp_path, parts, ordered):
+    table, _ = gather(_final(tmp_path, parts, ordered), 1)
+    expected = {}
+    for part in parts:
+        for word, n in part.items():
+            expected[word] = expected.get(word, 0) + n
+    assert isinstance(table, dict) and table == expected

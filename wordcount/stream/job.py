@@ -15,6 +15,7 @@ it only after the coordinator is running.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import logging
 import os
@@ -41,6 +42,7 @@ from wordcount.stream import auth, checkpoint
 from wordcount.stream.netflags import zombie_record
 from wordcount.stream.admission import summary
 from wordcount.stream.spec import STREAMS_READY, JobSpec
+from wordcount.table import MergedOrdered, Ordered
 
 log = logging.getLogger("client")
 
@@ -113,21 +115,32 @@ def merge_into(table: dict[str, int], counts: dict[str, int]) -> None:
     table.update(sums)
 
 
-def gather(spec: JobSpec, final_id: int) -> tuple[dict[str, int], list[str]]:
-    """The table from the reducers' final snapshots; warnings from the mappers'."""
-    table: dict[str, int] = {}
+def gather(spec: JobSpec, final_id: int) -> tuple[Ordered | dict[str, int], list[str]]:
+    """The table from the reducers' final snapshots; warnings from the mappers'.
+    Reference reducers leave their words ordered too ("ordered"): then the
+    table is those parts merged, as long as no word is in two of them."""
     warnings: set[str] = set()
     try:
-        for i in range(spec.reducers):
-            state = checkpoint.read(spec.checkpoint_dir, str(reducer(i)), final_id)
+        states = [checkpoint.read(spec.checkpoint_dir, str(reducer(i)), final_id) for i in range(spec.reducers)]
+        for i, state in enumerate(states):
             if not state.get("final"):
                 raise JobFailed(f"checkpoint {final_id} of {reducer(i)} is not a final checkpoint")
-            merge_into(table, state["counts"])
         for i in range(spec.mappers):
             warnings.update(checkpoint.read(spec.checkpoint_dir, str(mapper(i)), final_id)["warnings"])
     except checkpoint.CheckpointError as exc:
         raise JobFailed(f"cannot read the final result: {exc}") from None
+    parts = [state["counts"] for state in states]
+    if all("ordered" in state for state in states) and disjoint(parts):
+        return MergedOrdered([state["ordered"] for state in states], parts), sorted(warnings)
+    table: dict[str, int] = {}
+    for counts in parts:
+        merge_into(table, counts)
     return table, sorted(warnings)
+
+
+def disjoint(parts: list[dict[str, int]]) -> bool:
+    """No word in two parts (each reducer owns its words, unless a swapped-in mapper does not partition)."""
+    return all(a.keys().isdisjoint(b) for a, b in itertools.combinations(parts, 2))
 
 
 # -- the job -------------------------------------------------------------------------------
