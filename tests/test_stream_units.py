@@ -174,10 +174,11 @@ def test_the_coordinator_waits_for_the_launchers_ready_line(said, ready):
     assert StreamsReady(None, woken.set).is_ready()  # a coordinator whose streams were filled before its go
 
 
-def _final(tmp_path, reducers: list[dict], ordered: list[bool]) -> JobSpec:
+def _final(tmp_path, reducers: list[dict], ordered: list) -> JobSpec:
     """Final checkpoints (id 1) of these reducers, each with its words in output order when asked."""
     for i, (counts, with_order) in enumerate(zip(reducers, ordered)):
-        state = {"counts": counts, "final": True, **({"ordered": Ordered(counts).groups} if with_order else {})}
+        order = Ordered(counts).groups if with_order is True else with_order  # or given groups, right or wrong
+        state = {"counts": counts, "final": True, **({"ordered": order} if with_order else {})}
         checkpoint.write(str(tmp_path), f"reducer-{i}", 1, state)
     for i in range(2):
         checkpoint.write(str(tmp_path), f"mapper-{i}", 1, {"warnings": [f"w{i}"], "final": True})
@@ -202,8 +203,14 @@ def test_the_launcher_merges_the_reducers_ordered_parts_into_the_serial_order(tm
 @pytest.mark.parametrize("parts, ordered", [
     ([{"a": 1, "b": 2}, {"c": 3}], [True, False]),  # a swapped-in reducer that leaves no order
     ([{"a": 1, "b": 2}, {"a": 4, "c": 3}], [True, True]),  # a swapped-in mapper that does not partition
-], ids=["no-order", "overlap"])
+    ([{"a": 1, "b": 2}, {"c": 3}], [[(2, ["b"]), (1, ["a", "a"])], True]),  # a word twice, one missing
+    ([{"a": 1, "b": 2}, {"c": 3}], [[(2, ["b"]), (1, ["x"])], True]),  # a word the counts do not have
+    ([{"a": 1, "b": 2}, {"c": 3}], [[(2, ["b"]), (5, ["a"])], True]),  # a count the counts do not say
+    ([{"a": 1, "b": 2}, {"c": 3}], [[(1, ["b", "a"])], True]),  # not in order
+    ([{"a": 1, "b": 2}, {"c": 3}], [["junk"], True]),  # not (count, words) pairs
+], ids=["no-order", "overlap", "repeated", "stranger", "miscounted", "unsorted", "malformed"])
 def test_the_launcher_sums_the_reducers_tables_when_it_cannot_merge_their_order(tmp_path, parts, ordered):
+    """Only groups that hold exactly their reducer's counts, in order, stand for its part of the table."""
     table, _ = gather(_final(tmp_path, parts, ordered), 1)
     expected = {}
     for part in parts:
