@@ -64,7 +64,8 @@ def tmp_run(tmp_path) -> Path:
 
 @pytest.fixture
 def redis_server(tmp_path):
-    """A private Redis for --redis-url tests; yields the ManagedServer (.url)."""
+    """A private Redis for tests of an external server (its passworded .url goes to the client in
+    $REDIS_URL, never argv); yields the ManagedServer."""
     import myrds
 
     server, conn = myrds.start_private(str(tmp_path / "redis-fixture"))

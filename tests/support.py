@@ -235,16 +235,18 @@ def write_config(dir: str | os.PathLike, *, filename: str = "config.json", defau
 
 # -- Lab 1 batch runs ------------------------------------------------------------------
 def run_batch(cwd: str | os.PathLike, data: str | os.PathLike, *args: str, timeout: float = 60,
-              expect_exit: int | None = 0) -> tuple[Finished, dict[str, int], RunRecord]:
+              expect_exit: int | None = 0, env: Mapping[str, str] | None = None
+              ) -> tuple[Finished, dict[str, int], RunRecord]:
     """Run the batch job in `cwd` (which holds config.json, see write_config) on
     `data`; return (result, output table, run record). Checks the exit status
-    unless expect_exit is None."""
+    unless expect_exit is None. A server URL with a password goes in `env`
+    ($REDIS_URL), never in `args`: argv is readable by every user."""
     cwd = Path(cwd)
     record = cwd / "record.json"
     if record.exists():
         record.unlink()
     result = run_client(["--config", str(cwd / "config.json"), "--data", str(data),
-                         "--record", str(record), *args], cwd=cwd, timeout=timeout)
+                         "--record", str(record), *args], cwd=cwd, timeout=timeout, env=env)
     if expect_exit is not None:
         assert result.returncode == expect_exit, describe(result)
     if result.returncode != 0:

@@ -84,12 +84,12 @@ def test_job_on_an_external_redis_leaves_no_keys_behind(tmp_run, corpus, redis_s
     """Lab 1 keys expire after KEEP_KEYS_S (time to inspect the job); Lab 2's streams are deleted."""
     conn = redis.Redis.from_url(redis_server.url)
     try:
-        _, _, record = run_batch(tmp_run, corpus, "--redis-url", redis_server.url)
+        _, _, record = run_batch(tmp_run, corpus, env={"REDIS_URL": redis_server.url})
         job_keys = conn.keys(f"wc:{record.job}:*")
         assert job_keys and all(0 < conn.ttl(k) <= KEEP_KEYS_S for k in job_keys), job_keys
         conn.flushall()
-        result = run_client(["stream", "--config", "config.json", "--data", str(corpus),
-                             "--redis-url", redis_server.url], cwd=tmp_run, timeout=90)
+        result = run_client(["stream", "--config", "config.json", "--data", str(corpus)], cwd=tmp_run,
+                            timeout=90, env={"REDIS_URL": redis_server.url})
         assert result.returncode == 0, describe(result)
         assert conn.keys("wc:*") == []
     finally:

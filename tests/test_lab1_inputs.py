@@ -97,7 +97,7 @@ def test_bad_input_is_one_clear_line(tmp_run, corpus, setup, fragments):
 
 def test_wrong_redis_password_is_one_line_without_the_password(tmp_run, corpus, redis_server):
     url = redis_server.url.replace(redis_server.password, "not-the-password")
-    result = run_client(["--data", str(corpus), "--redis-url", url], cwd=tmp_run, timeout=60)
+    result = run_client(["--data", str(corpus)], cwd=tmp_run, timeout=60, env={"REDIS_URL": url})
     line = assert_one_line_error(result, "rejected the password")
     assert "not-the-password" not in line  # never print the password
 

@@ -112,8 +112,8 @@ def test_no_busy_loop_while_redis_is_down(tmp_run, tmp_path, redis_server):
     """Pitfall: retry loops spinning at 100% CPU while Redis is unreachable."""
     data = make_corpus(tmp_path / "down", n_files=16, words_per_file=1000, seed=31)
     write_config(tmp_run, batch={"workers": 2, "batch_files": 1, "crash": slow_workers(2, 0.2)})
-    proc = start_client(["--config", "config.json", "--data", str(data), "--redis-url", redis_server.url],
-                        cwd=tmp_run)
+    proc = start_client(["--config", "config.json", "--data", str(data)], cwd=tmp_run,
+                        env={"REDIS_URL": redis_server.url})
     logs = lambda: [p.read_text() for p in (tmp_run / ".wc-run").glob("*/logs/w*.log")]  # noqa: E731
     wait_until(lambda: any("committed" in t for t in logs()), 30, "a first commit")
     redis_server.crash()
@@ -277,7 +277,7 @@ def test_a_batch_that_lost_an_entry_commits_the_rest_with_their_own_counts(redis
 def test_consumer_names_unique_per_process(tmp_run, corpus, redis_server):
     # Every first-generation worker dies, so the replacements' names are checked too.
     write_config(tmp_run, batch={"workers": 3, "batch_files": 1, "crash": {f"w{i}": "after_read" for i in range(3)}})
-    result, table, record = run_batch(tmp_run, corpus, "--redis-url", redis_server.url)
+    result, table, record = run_batch(tmp_run, corpus, env={"REDIS_URL": redis_server.url})
     assert_same_table(serial(corpus), table)
     assert record.replacements >= 3
     keys = JobKeys(record.job)
@@ -298,8 +298,8 @@ def test_two_jobs_share_one_server_without_mixing(tmp_path, redis_server):
         data = make_corpus(tmp_path / f"data{i}", n_files=8, words_per_file=1000, seed=100 + i)
         cwd = tmp_path / f"run{i}"
         write_config(cwd, batch={"workers": 2})
-        runs.append((data, cwd, start_client(["--config", "config.json", "--data", str(data),
-                                              "--redis-url", redis_server.url], cwd=cwd)))
+        runs.append((data, cwd, start_client(["--config", "config.json", "--data", str(data)], cwd=cwd,
+                                             env={"REDIS_URL": redis_server.url})))
     for data, cwd, proc in runs:
         out, err = stop_client(proc, timeout=60)
         assert proc.returncode == 0, f"{out}\n{err}"
@@ -308,8 +308,8 @@ def test_two_jobs_share_one_server_without_mixing(tmp_path, redis_server):
 
 
 def test_kill_redis_every_refuses_an_external_server(tmp_run, corpus, redis_server):
-    result, _, _ = run_batch(tmp_run, corpus, "--redis-url", redis_server.url, "--kill-redis-every", "1",
-                             expect_exit=None)
+    result, _, _ = run_batch(tmp_run, corpus, "--kill-redis-every", "1", expect_exit=None,
+                             env={"REDIS_URL": redis_server.url})
     assert result.returncode == 2, describe(result)
     assert "--kill-redis-every needs a Redis started by this client" in result.stderr
     assert "Traceback" not in result.stderr
