@@ -207,12 +207,7 @@ class Coordinator:
             if not reducers_up and time.monotonic() > deadline:  # (Redis in Docker may take longer)
                 raise JobFailed(f"reducers did not report within {STARTUP_TIMEOUT_S:.0f}s; see "
                                 f"{self.spec.run_path}/logs")
-            try:
-                msg, addr = self.events.get(timeout=TICK_S)
-            except queue.Empty:
-                continue
-            if msg is not None:
-                self.note_sender(msg, addr)
+            self._note_next(TICK_S)
         for i in range(self.spec.mappers):
             self.sup.start(str(mapper(i)), 0)
         now = time.monotonic()
@@ -234,6 +229,16 @@ class Coordinator:
             assert self.state is not None
             self.injector.on_tick(self.state, now)
             self.status.update(self.state, self.sup.running, now)
+
+    def _note_next(self, timeout: float) -> None:
+        """`note_sender` of the next queued frame, if one comes within `timeout`
+        (before and after the phase machine runs; a wake-up is no frame)."""
+        try:
+            msg, addr = self.events.get(timeout=timeout)
+        except queue.Empty:
+            return
+        if msg is not None:
+            self.note_sender(msg, addr)
 
     def _next_events(self) -> list:
         try:
@@ -280,12 +285,7 @@ class Coordinator:
         deadline = time.monotonic() + max(5.0, 3 * self.timing.resend_timeout_s)
         next_resend = time.monotonic() + self.timing.resend_timeout_s
         while time.monotonic() < deadline:
-            try:
-                msg, addr = self.events.get(timeout=EXIT_POLL_S)  # their last heartbeats
-                if msg is not None:
-                    self.note_sender(msg, addr)
-            except queue.Empty:
-                pass
+            self._note_next(EXIT_POLL_S)  # their last heartbeats
             if not (any(self.sup.running(w) for w in self.sup.procs) or self.sup.zombies_running()):
                 break
             if time.monotonic() >= next_resend:

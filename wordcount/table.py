@@ -26,14 +26,15 @@ def by_count(pairs: Iterable[tuple[W, C]]) -> dict[C, list[W]]:
     return groups
 
 
-def joined(groups: Iterable[tuple[int, list[str]]]) -> str:
-    """`word<TAB>count<NEWLINE>` for every word of every (count, words) group."""
-    parts: list[str] = []
+def joined(groups: Iterable[tuple[int, list]], line_end: str | bytes = "\t%d\n") -> str | bytes:
+    """`word<TAB>count<NEWLINE>` for every word of every (count, words) group:
+    str words with the default `line_end`, bytes words with b"\t%d\n"."""
+    parts: list = []
     for count, words in groups:
-        sep = f"\t{count}\n"
+        sep = line_end % count
         parts.append(sep.join(words))
         parts.append(sep)
-    return "".join(parts)
+    return line_end[:0].join(parts)
 
 
 class Ordered:
@@ -111,12 +112,7 @@ class StoredOrdered(Ordered):
         return word.decode("utf-8", "surrogateescape")
 
     def data(self) -> bytes:
-        parts: list[bytes] = []
-        for count, words in self.groups:
-            sep = b"\t%d\n" % count
-            parts.append(sep.join(words))
-            parts.append(sep)
-        return b"".join(parts)
+        return joined(self.groups, b"\t%d\n")
 
     def as_dict(self) -> Mapping[str, int]:
         if self.table is None:
@@ -138,9 +134,7 @@ class MergedOrdered(Ordered):
         for groups in parts:
             for count, words in groups:
                 merged.setdefault(count, []).extend(words)
-        for words in merged.values():
-            words.sort()
-        self.groups = [(c, merged[c]) for c in sorted(merged, reverse=True)]
+        self.groups = sorted_groups(merged)
         self.tables = tables
         self.table = None
 

@@ -45,9 +45,8 @@ def run_job(settings: Settings, keys: JobKeys, run_path: str, inputs: list[Input
         entries, save_asked = enqueue(conn, keys, [r.fields() for r in ranges], private=server is not None)
         total_bytes = sum(f.size for f in inputs)
         sup = Supervisor(settings, keys, run_path, conn, server, starter, entries, total_bytes,
-                         list(plan.redis_kills_after) if plan else [])
-        if save_asked is not None:
-            sup.save_asked = (save_asked, time.monotonic())
+                         list(plan.redis_kills_after) if plan else [],
+                         save_asked=None if save_asked is None else (save_asked, time.monotonic()))
         sup.start_all()
         sup.run()
         table, warnings = read_results(sup.conn, keys)

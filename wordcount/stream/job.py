@@ -143,7 +143,7 @@ def in_order(state: dict) -> bool:
     """Whether a reducer's final "ordered" groups hold exactly its counts, each
     group strictly increasing: only then may they stand for its part of the
     table (a part built on the reference could change one and not the other).
-    Checked with maps over C functions: ~20 ms for 350 000 words."""
+    Checked with maps over C functions: ~40 ms for 350 000 words."""
     counts, groups = state["counts"], state.get("ordered")
     try:
         listed = 0
