@@ -17,9 +17,10 @@ that mapper's next one (wordcount/stream/auth.py). Any failure closes the
 connection and is counted by reason.
 
 State (checkpointed when aligned): counts, word -> count. The final
-checkpoint also holds them in output order ("ordered": (count, sorted words)
-groups), so the launcher merges the reducers' parts instead of ordering the
-whole table itself (wordcount/stream/job.py, `gather`).
+checkpoint holds them in output order instead ("table": per count, the
+sorted words as one UTF-8 string, wordcount/stream/finaltable.py), so the
+launcher loads them cheaply and merges the reducers' parts instead of
+ordering the whole table itself (wordcount/stream/job.py, `gather`).
 """
 from __future__ import annotations
 
@@ -37,9 +38,8 @@ import message as m
 from wordcount import trace
 from wordcount.faults.points import DAMAGE_POINTS
 from wordcount.ids import WorkerId, mapper
-from wordcount.stream import auth, checkpoint
+from wordcount.stream import auth, checkpoint, finaltable
 from wordcount.stream.worker import POLL_S, StreamWorker, common_arguments, run_worker
-from wordcount.table import Ordered
 
 log = logging.getLogger("reducer")
 IDLE_WAIT_S = 0.5
@@ -213,9 +213,9 @@ class Reducer(StreamWorker):
         # END SOLUTION
 
     def snapshot(self, msg: m.ForwardedCheckpoint) -> None:
-        state: dict = {"counts": self.counts}
-        if msg.final:  # the job's table: ordered here, by every reducer at once; the launcher only merges
-            state["ordered"] = Ordered(self.counts).groups
+        # the job's table: ordered here, by every reducer at once; the launcher only merges
+        table = finaltable.encode(self.counts) if msg.final else None
+        state: dict = {"counts": self.counts} if table is None else {"table": table}
         self.save_checkpoint(msg.checkpoint_id, msg.final, msg.completed_id, state)
         self.crash.at("after_snapshot")
         self.ack_checkpoint()
@@ -234,8 +234,11 @@ class Reducer(StreamWorker):
         self.reack_if_taken(msg)
 
     def restore(self, checkpoint_id: int) -> None:
-        state = self.load_checkpoint(checkpoint_id)
-        counts = {} if state is None else state["counts"]
+        state = self.load_checkpoint(checkpoint_id) or {"counts": {}}
+        try:  # a final snapshot holds the table instead of the counts
+            counts = state["counts"] if "counts" in state else finaltable.counts_of(state.get("table"))
+        except ValueError as exc:
+            raise checkpoint.CheckpointError(f"checkpoint {checkpoint_id} of {self.id}: {exc}") from None
         if not isinstance(counts, dict):
             raise checkpoint.CheckpointError(f"checkpoint {checkpoint_id} of {self.id} has no counts")
         self.counts = counts

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import subprocess
 import random
+import re
 import sys
 import threading
 
@@ -20,10 +21,10 @@ import pytest
 
 from coordinator.streams import StreamsReady
 from mapper.mapper import partition
-from wordcount.errors import UserError
+from wordcount.errors import JobFailed, UserError
 from wordcount.faults.flags import parse_stream_crashes, parse_timed
 from wordcount.faults.schedules import KillSchedule, KillSpec
-from wordcount.stream import checkpoint
+from wordcount.stream import checkpoint, finaltable
 from wordcount.stream.job import gather
 from wordcount.stream.spec import JobSpec
 from wordcount.table import MergedOrdered, Ordered
@@ -174,46 +175,76 @@ def test_the_coordinator_waits_for_the_launchers_ready_line(said, ready):
     assert StreamsReady(None, woken.set).is_ready()  # a coordinator whose streams were filled before its go
 
 
-def _final(tmp_path, reducers: list[dict], ordered: list) -> JobSpec:
-    """Final checkpoints (id 1) of these reducers, each with its words in output order when asked."""
-    for i, (counts, with_order) in enumerate(zip(reducers, ordered)):
-        order = Ordered(counts).groups if with_order is True else with_order  # or given groups, right or wrong
-        state = {"counts": counts, "final": True, **({"ordered": order} if with_order else {})}
-        checkpoint.write(str(tmp_path), f"reducer-{i}", 1, state)
+def _final(tmp_path, states: list[dict]) -> JobSpec:
+    """Final checkpoints (id 1) of reducers with these states (their "final" flag added)."""
+    for i, state in enumerate(states):
+        checkpoint.write(str(tmp_path), f"reducer-{i}", 1, {**state, "final": True})
     for i in range(2):
         checkpoint.write(str(tmp_path), f"mapper-{i}", 1, {"warnings": [f"w{i}"], "final": True})
     return JobSpec(job="j", run_path=str(tmp_path), settings_path="", checkpoint_dir=str(tmp_path), mappers=2,
-                   reducers=len(reducers), total_files=1)
+                   reducers=len(states), total_files=1)
+
+
+def _summed(parts: list[dict]) -> dict:
+    expected: dict = {}
+    for part in parts:
+        for word, n in part.items():
+            expected[word] = expected.get(word, 0) + n
+    return expected
 
 
 def test_the_launcher_merges_the_reducers_ordered_parts_into_the_serial_order(tmp_path):
-    """Reference reducers order their own words at the final checkpoint; merged, the parts give
-    exactly the table (file bytes, top words, totals, dict) that ordering all of it gives."""
+    """Reference reducers store their words in output order at the final checkpoint; merged,
+    the parts give exactly the table (file bytes, top words, totals, dict) ordering all of it gives."""
     rng = random.Random(7)
-    table = {"".join(rng.choice("abcé日") for _ in range(rng.randint(1, 5))): rng.choice([1, 1, 2, 3, 40])
+    table = {"".join(rng.choice("abcé日😀") for _ in range(rng.randint(1, 5))): rng.choice([1, 1, 2, 3, 40])
              for _ in range(3000)}
     parts = [{w: n for w, n in table.items() if partition(w, 3) == k} for k in range(3)]
-    merged, warnings = gather(_final(tmp_path, parts, [True] * 3), 1)
+    merged, warnings = gather(_final(tmp_path, [{"table": finaltable.encode(p)} for p in parts]), 1)
     assert isinstance(merged, MergedOrdered) and warnings == ["w0", "w1"]
     whole = Ordered(table)
     assert merged.data() == whole.data() and merged.top(9) == whole.top(9)
     assert (merged.total, merged.distinct, merged.as_dict()) == (whole.total, whole.distinct, table)
 
 
-@pytest.mark.parametrize("parts, ordered", [
-    ([{"a": 1, "b": 2}, {"c": 3}], [True, False]),  # a swapped-in reducer that leaves no order
-    ([{"a": 1, "b": 2}, {"a": 4, "c": 3}], [True, True]),  # a swapped-in mapper that does not partition
-    ([{"a": 1, "b": 2}, {"c": 3}], [[(2, ["b"]), (1, ["a", "a"])], True]),  # a word twice, one missing
-    ([{"a": 1, "b": 2}, {"c": 3}], [[(2, ["b"]), (1, ["x"])], True]),  # a word the counts do not have
-    ([{"a": 1, "b": 2}, {"c": 3}], [[(2, ["b"]), (5, ["a"])], True]),  # a count the counts do not say
-    ([{"a": 1, "b": 2}, {"c": 3}], [[(1, ["b", "a"])], True]),  # not in order
-    ([{"a": 1, "b": 2}, {"c": 3}], [["junk"], True]),  # not (count, words) pairs
-], ids=["no-order", "overlap", "repeated", "stranger", "miscounted", "unsorted", "malformed"])
-def test_the_launcher_sums_the_reducers_tables_when_it_cannot_merge_their_order(tmp_path, parts, ordered):
-    """Only groups that hold exactly their reducer's counts, in order, stand for its part of the table."""
-    table, _ = gather(_final(tmp_path, parts, ordered), 1)
-    expected = {}
-    for part in parts:
-        for word, n in part.items():
-            expected[word] = expected.get(word, 0) + n
-    assert isinstance(table, dict) and table == expected
+def test_a_final_table_decodes_back_to_its_counts():
+    """A restore from a final snapshot (and a launcher that sums) reads the table back as the
+    counts it came from, a word decoded with surrogateescape included; a word with no UTF-8
+    form, or with a newline, keeps the counts instead."""
+    counts = {"a": 3, "é": 1, "日本": 1, "\udce9x": 2, "z": 3}
+    assert finaltable.counts_of(finaltable.encode(counts)) == counts
+    assert finaltable.encode({"a": 1, "\ud800": 1}) is None and finaltable.encode({"a\nb": 1}) is None
+    assert finaltable.encode({}) == [] and finaltable.counts_of([]) == {}
+
+
+@pytest.mark.parametrize("states", [
+    [{"table": finaltable.encode({"a": 1, "b": 2})}, {"counts": {"c": 3}}],  # a swapped-in reducer: counts
+    [{"counts": {"a": 1, "b": 2}}, {"counts": {"c": 3}}],  # the course format throughout
+    [{"table": finaltable.encode({"a": 1, "b": 2})}, {"table": finaltable.encode({"a": 4, "c": 3})}],  # overlap
+], ids=["one-counts", "all-counts", "overlap"])
+def test_the_launcher_sums_the_reducers_parts_when_it_cannot_merge_them(tmp_path, states):
+    """Parts are merged in order only when every one is a table and no word is in two of them;
+    otherwise they are summed (a swapped-in mapper that does not partition, a swapped-in reducer)."""
+    parts = [s["counts"] if "counts" in s else finaltable.counts_of(s["table"]) for s in states]
+    table, _ = gather(_final(tmp_path, states), 1)
+    assert isinstance(table, dict) and table == _summed(parts)
+
+
+@pytest.mark.parametrize("bad, why", [
+    ([(2, b"b"), (1, b"a\na")], "not distinct"),  # a word twice
+    ([(1, b"b\na")], "not distinct, non-empty and sorted"),  # not in order
+    ([(1, b"\na")], "not distinct, non-empty and sorted"),  # an empty word
+    ([(2, b"a"), (1, b"a")], "under two counts"),  # a word with two counts
+    ([(0, b"a")], "bad entry"),  # a count that is no count
+    ([("1", b"a")], "bad entry"),
+    ([(1, "a")], "bad entry"),  # words not bytes
+    (["junk"], "not a (count, words) pair"),
+    ({"a": 1}, "not a list"),
+    (None, "neither"),
+], ids=["repeated", "unsorted", "empty", "two-counts", "zero", "str-count", "str-words", "junk", "dict", "none"])
+def test_the_launcher_fails_clearly_on_a_malformed_final_table(tmp_path, bad, why):
+    """A table the reference could not have written is never trusted or guessed at: the job
+    fails naming the reducer's checkpoint and what is wrong."""
+    state = {"table": bad} if bad is not None else {}
+    with pytest.raises(JobFailed, match=r"checkpoint 1 of reducer-0 has a bad table: .*" + re.escape(why)):
+        gather(_final(tmp_path, [state, {"table": finaltable.encode({"c": 3})}]), 1)

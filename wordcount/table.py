@@ -90,22 +90,17 @@ class Ordered:
         return self.table
 
 
-class StoredOrdered(Ordered):
-    """A table read back from Redis as HGETALL's flat array of bytes, `[word,
-    count, word, count, ...]`, ordered without decoding a word: the words a
-    worker stores are UTF-8, whose byte order is code point order, so sorting
-    the bytes gives the order `Ordered` gives the text, and the file is those
-    bytes. Skipping the decode to str and back saves about a quarter of the
-    end of a job with many distinct words (the client alone works then).
-    Count strings are grouped as they are, then merged by value, so a count
-    stored as "07" still lands with the 7s."""
+class BytesOrdered(Ordered):
+    """A table whose words are UTF-8 bytes, in (count, sorted words) groups:
+    UTF-8's byte order is code point order, so sorting the bytes gives the
+    order `Ordered` gives the text, and the file is those bytes joined. Words
+    are decoded only for the summary's top words and, on demand, `as_dict`.
+    Skipping the decode to str and back saves about a quarter of the end of
+    a job with many distinct words (one process alone works then)."""
 
-    def __init__(self, flat: list[bytes]) -> None:
-        merged: dict[int, list[bytes]] = {}
-        for count, words in by_count(zip(flat[0::2], flat[1::2])).items():
-            merged.setdefault(int(count), []).extend(words)
-        self.groups = sorted_groups(merged)
-        self.table = None
+    def __init__(self, groups: list[tuple[int, list[bytes]]]) -> None:
+        self.groups = groups
+        self.table: dict[str, int] | None = None
 
     @staticmethod
     def word(word: bytes) -> str:
@@ -120,30 +115,32 @@ class StoredOrdered(Ordered):
         return self.table
 
 
-class MergedOrdered(Ordered):
+class StoredOrdered(BytesOrdered):
+    """A table read back from Redis as HGETALL's flat array of bytes, `[word,
+    count, word, count, ...]`. Count strings are grouped as they are, then
+    merged by value, so a count stored as "07" still lands with the 7s."""
+
+    def __init__(self, flat: list[bytes]) -> None:
+        merged: dict[int, list[bytes]] = {}
+        for count, words in by_count(zip(flat[0::2], flat[1::2])).items():
+            merged.setdefault(int(count), []).extend(words)
+        super().__init__(sorted_groups(merged))
+
+
+class MergedOrdered(BytesOrdered):
     """The table of disjoint parts, each already in output order as (count,
     sorted words) groups: Lab 2's reducers order their own words at the final
     checkpoint, all at once, and the launcher only merges. Each count's words
     from all parts are concatenated and sorted, which timsort does in linear
     time for a few sorted runs: a fraction of ordering the whole table, at the
-    end of the job when only the launcher still works. `tables` are the same
-    parts as word -> count (for `as_dict`)."""
+    end of the job when only the launcher still works."""
 
-    def __init__(self, parts: Sequence[Sequence[tuple[int, list[str]]]], tables: Sequence[Mapping[str, int]]) -> None:
-        merged: dict[int, list[str]] = {}
+    def __init__(self, parts: Sequence[Sequence[tuple[int, list[bytes]]]]) -> None:
+        merged: dict[int, list[bytes]] = {}
         for groups in parts:
             for count, words in groups:
                 merged.setdefault(count, []).extend(words)
-        self.groups = sorted_groups(merged)
-        self.tables = tables
-        self.table = None
-
-    def as_dict(self) -> Mapping[str, int]:
-        if self.table is None:
-            self.table = {}
-            for part in self.tables:
-                self.table.update(part)
-        return self.table
+        super().__init__(sorted_groups(merged))
 
 
 def sorted_groups(groups: Mapping[int, list]) -> list[tuple[int, list]]:
