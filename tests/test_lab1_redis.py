@@ -135,12 +135,12 @@ def test_redis_fixture_server_is_tracked_as_ours(redis_server):
     assert redis_server.port in ports  # so a leaked server would fail the test
 
 
-def _commit(conn, keys: JobKeys, entries: list[tuple[str, str]], words: dict[str, int]):
+def _commit(conn, keys: JobKeys, entries: list[tuple[str, str]], words: dict[str, int] | list):
+    """FCALL wc_commit; `words` as a dict (sent as pairs) or as the raw count arguments."""
     args: list = [keys.group, len(entries)]
     for eid, warn in entries:
         args += [eid, 10, warn]
-    for w, n in words.items():
-        args += [w, n]
+    args += [a for w, n in words.items() for a in (w, n)] if isinstance(words, dict) else words
     return conn.fcall(COMMIT_FUNCTION, 4, keys.files, keys.counts, keys.progress, keys.warnings, *args)
 
 
@@ -197,6 +197,11 @@ def test_commit_function_checks_everything_before_its_first_write(redis_server):
         ([(ids[1], "")], ["x\t1"]),                        # packed counts without the last newline
         ([(ids[1], "")], ["x\t1\n\ty\t2\n"]),              # packed counts with a stray byte
         ([(ids[1], "")], ["x\t" + "9" * 19 + "\n"]),         # a count HINCRBY would refuse
+        ([(ids[0], "")], ["x", "007"]),                     # ... or written as HINCRBY does not read it:
+        ([(ids[0], "")], ["x", "+5"]),                      # HINCRBY refuses these, after any XACK
+        ([(ids[0], "")], ["x", "-0"]),
+        ([(ids[1], "")], ["x\t1\ny\t007\n"]),
+        ([(ids[1], "")], ["x\t0\n"]),
     ]
     for entries, words in bad_calls:
         args: list = [keys.group, len(entries)]
@@ -210,6 +215,20 @@ def test_commit_function_checks_everything_before_its_first_write(redis_server):
     assert conn.fcall(COMMIT_FUNCTION, 4, keys.files, keys.counts, keys.progress, keys.warnings, *args) == []
     assert conn.hgetall(keys.counts) == {"x": "2", "café": "1"}
     assert conn.xpending(keys.files, keys.group)["pending"] == 0
+
+
+@pytest.mark.parametrize("words", [["x", 1, "x", 2, "y", 1], ["x\t1\nx\t2\ny\t1\n"]], ids=["pairs", "packed"])
+def test_a_first_commit_adds_like_hincrby_even_with_a_word_twice(redis_server, words):
+    """The first commit of a job sets its new hash with a few HSET calls; a word that
+    comes twice in it (no reference worker sends that) still gets the sum of its counts,
+    and the next commit adds to what the first left."""
+    conn = _conn(redis_server)
+    keys = JobKeys(f"unit5{len(words)}")
+    ids = _delivered(conn, keys, 2)
+    assert _commit(conn, keys, [(ids[0], "")], words) == []
+    assert conn.hgetall(keys.counts) == {"x": "3", "y": "1"}
+    assert _commit(conn, keys, [(ids[1], "")], {"x": 4, "z": 1}) == []
+    assert conn.hgetall(keys.counts) == {"x": "7", "y": "1", "z": "1"}
 
 
 def test_touch_refreshes_only_the_callers_own_entries(redis_server):
