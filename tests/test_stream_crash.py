@@ -5,12 +5,17 @@ complete table equals the serial count; run_stream checks that):
   seeded --kill schedule) is recovered exactly; reducers rebind their fixed ports;
 * with checkpoint interval 0 a recovery rolls back to the beginning, still exactly;
 * other topologies recover exactly;
+* counts a mapper sends after its marker are held out of the snapshot (a rollback
+  to it stays exact);
 * a worker killed while a checkpoint is being aligned, during a recovery, or
   during the last checkpoint (deterministic --crash points) is recovered exactly;
 * a hung worker is found by its missed heartbeats and replaced;
 * a damaged checkpoint fails the job with a clear reason.
 """
 from __future__ import annotations
+
+import re
+from pathlib import Path
 
 import pytest
 from test_stream import assert_only_final_checkpoints, make_small_corpus, run_stream
@@ -104,6 +109,18 @@ def test_other_topologies_recover_exactly_from_kills(tmp_run, small_corpus, mapp
 def test_worker_killed_while_a_checkpoint_is_aligned_is_recovered_exactly(tmp_run, small_corpus, crash):
     run = run_stream(tmp_run, small_corpus, "--throttle", 0.03, "--crash", crash)
     assert run.causes() == [(crash.split(":")[0], "crash")]
+
+
+def test_counts_sent_after_a_marker_are_held_out_of_the_snapshot(tmp_run, small_corpus):
+    """mapper-1 stalls before forwarding each marker while mapper-0, past its own, keeps
+    sending: the reducers read on but hold those counts out of the snapshot (their logs
+    count them), and after mapper-0 is killed the rollback to such a checkpoint ends exact."""
+    run = run_stream(tmp_run, small_corpus, "--throttle", 0.04, "--crash", "mapper-1:before_forward=slow:0.6",
+                     "--kill", "mapper-0", "--every", 1.5, "--kill-count", 1)
+    assert_killed(run, ["mapper-0"])
+    logs = sorted((Path(run.record.run_path) / "logs").glob("reducer-*.log"))
+    held = [int(n) for log in logs for n in re.findall(r"distinct words, (\d+) messages held", log.read_text())]
+    assert held and max(held) > 0, held
 
 
 def test_workers_killed_during_recovery_are_recovered_exactly(tmp_run, small_corpus):
