@@ -13,7 +13,8 @@ argument "word\tcount\n..." (what the reference worker sends: one argument
 instead of two per word, parsed here). Words never contain ASCII whitespace.
 
 * Everything is checked before the first write, because Redis does not roll
-  back a function that fails part-way: n and every <bytes> are integers, no
+  back a function that fails part-way: n and every <bytes> are integers (a
+  byte count of at most 12 digits), no
   entry id occurs twice, every count is a non-zero integer written the way
   HINCRBY reads one (no '+', no leading zero: HINCRBY refuses "007") of at
   most 18 digits, and every word non-empty.
@@ -45,7 +46,9 @@ local function fail(msg)
   return redis.error_reply('wc_commit: ' .. msg)
 end
 
-local INT = '^%-?%d+$'
+-- A byte count: at most 12 digits, so their sum stays an exact Lua number (below 2^53) and is
+-- handed to HINCRBY as plain digits, not as "1e+18", which HINCRBY refuses after the XACKs.
+local SIZE = '^%d%d?%d?%d?%d?%d?%d?%d?%d?%d?%d?%d?$'
 
 -- The counts of the call as a list {word, count, word, count...}, or nil and why.
 -- A count HINCRBY takes for sure: an integer of at most 18 digits (int64).
@@ -123,10 +126,13 @@ local function commit(keys, args)
       return fail('entry ' .. id .. ' twice in one call')
     end
     seen[id] = true
-    if not string.find(size, INT) then
+    if not string.find(size, SIZE) then
       return fail('bad byte count for entry ' .. id)
     end
     bytes = bytes + tonumber(size)
+  end
+  if bytes >= 2 ^ 53 then
+    return fail('byte counts add up past 2^53')
   end
   local words, why = parse_counts(args, 3 + 3 * n)
   if not words then

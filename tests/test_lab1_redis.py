@@ -203,10 +203,11 @@ def test_commit_function_checks_everything_before_its_first_write(redis_server):
         ([(ids[1], "")], ["x\t1\ny\t007\n"]),
         ([(ids[1], "")], ["x\t0\n"]),
     ]
-    for entries, words in bad_calls:
+    bad_calls += [([(ids[0], "")], ["x", 1], size) for size in ("-5", "123456789012345678", "1e3", "")]  # byte counts (the second failed HINCRBY after the XACKs)
+    for entries, words, *size in bad_calls:
         args: list = [keys.group, len(entries)]
         for eid, warn in entries:
-            args += [eid, 10, warn]
+            args += [eid, size[0] if size else 10, warn]
         with pytest.raises(redis.ResponseError, match="wc_commit"):
             conn.fcall(COMMIT_FUNCTION, 4, keys.files, keys.counts, keys.progress, keys.warnings, *args, *words)
         assert _snapshot(conn, keys) == before, (entries, words)
