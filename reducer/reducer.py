@@ -292,7 +292,8 @@ class Reducer(StreamWorker):
         self.held = []  # sent after a marker of the abandoned checkpoint: rolled back with it
         state = self.load_checkpoint(checkpoint_id) or {"counts": {}}
         try:  # a final snapshot holds the table instead of the counts
-            counts = state["counts"] if "counts" in state else finaltable.counts_of(state.get("table"))
+            counts = state["counts"] if "counts" in state else \
+                finaltable.counts_of(finaltable.decode(state.get("table")))
         except ValueError as exc:
             raise checkpoint.CheckpointError(f"checkpoint {checkpoint_id} of {self.id}: {exc}") from None
         if not isinstance(counts, dict):

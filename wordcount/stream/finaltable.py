@@ -13,7 +13,7 @@ took the launcher's part of the end from about 0.5 s to 0.15 s.
 The launcher trusts the parts only after `decode` checked every one (counts
 positive integers, words non-empty and strictly increasing within a count)
 and no word is in two places; otherwise it sums them as word -> count
-tables (`counts_of`), or fails on one it cannot read. A reducer that keeps
+tables (`counts_of` of the decoded groups), or fails on one it cannot read. A reducer that keeps
 `"counts"` (the course contract; a swapped-in one) is summed as before.
 """
 from __future__ import annotations
@@ -72,10 +72,9 @@ def decode(table: Any) -> Groups:
     return groups
 
 
-def counts_of(table: Any) -> dict[str, int]:
-    """A stored "table" as word -> count (a restore, or a launcher that sums);
-    ValueError if it is malformed or names a word twice."""
-    groups = decode(table)
+def counts_of(groups: Groups) -> dict[str, int]:
+    """`decode`d groups as word -> count (a restore, or a launcher that sums);
+    ValueError if they name a word twice."""
     counts = {w.decode("utf-8", "surrogateescape"): c for c, words in groups for w in words}
     if len(counts) != sum(len(words) for _, words in groups):
         raise ValueError("a word is listed under two counts")

@@ -21,6 +21,8 @@ import os
 import select
 import subprocess
 import time
+from contextlib import contextmanager
+from typing import Iterator
 
 import redis
 
@@ -130,33 +132,39 @@ def gather(spec: JobSpec, final_id: int) -> tuple[Ordered | dict[str, int], list
     except checkpoint.CheckpointError as exc:
         raise JobFailed(f"cannot read the final result: {exc}") from None
     names = [f"checkpoint {final_id} of {reducer(i)}" for i in range(spec.reducers)]
-    if not any("counts" in state for state in states):
-        ordered = finaltable.merged([_table(state, name) for state, name in zip(states, names)])
+    parts = [_part(state, name) for state, name in zip(states, names)]
+    if all(isinstance(part, list) for part in parts):  # every reducer left its table in order
+        ordered = finaltable.merged(parts)
         if ordered is not None:
             return ordered, sorted(warnings)
     table: dict[str, int] = {}
-    for state, name in zip(states, names):
-        merge_into(table, _counts(state, name))
+    for part, name in zip(parts, names):
+        if not isinstance(part, dict):
+            with _bad_table(name):
+                part = finaltable.counts_of(part)
+        merge_into(table, part)
     return table, sorted(warnings)
 
 
-def _table(state: dict, what: str) -> finaltable.Groups:
-    """A final snapshot's "table", checked and split into (count, words) groups."""
+@contextmanager
+def _bad_table(what: str) -> Iterator[None]:
+    """A final table that does not read back fails the job, naming its file."""
     try:
-        return finaltable.decode(state.get("table"))
+        yield
     except ValueError as exc:
         raise JobFailed(f"cannot read the final result: {what} has a bad table: {exc}") from None
 
 
-def _counts(state: dict, what: str) -> dict[str, int]:
-    """A final snapshot's word -> count: its "counts", or its "table" decoded."""
-    try:
-        counts = state["counts"] if "counts" in state else finaltable.counts_of(state.get("table"))
-    except ValueError as exc:
-        raise JobFailed(f"cannot read the final result: {what} has a bad table: {exc}") from None
-    if not isinstance(counts, dict):
+def _part(state: dict, what: str) -> dict[str, int] | finaltable.Groups:
+    """A final snapshot's share of the table: its "counts", or its "table"
+    checked and split into (count, words) groups (decoded once, whichever way
+    the parts are then put together)."""
+    if "counts" not in state:
+        with _bad_table(what):
+            return finaltable.decode(state.get("table"))
+    if not isinstance(state["counts"], dict):
         raise JobFailed(f"cannot read the final result: {what} has no counts")
-    return counts
+    return state["counts"]
 
 
 # -- the job -------------------------------------------------------------------------------
