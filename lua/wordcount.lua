@@ -46,9 +46,9 @@ local function fail(msg)
   return redis.error_reply('wc_commit: ' .. msg)
 end
 
--- A byte count: at most 12 digits, so their sum stays an exact Lua number (below 2^53) and is
--- handed to HINCRBY as plain digits, not as "1e+18", which HINCRBY refuses after the XACKs.
-local SIZE = '^%d%d?%d?%d?%d?%d?%d?%d?%d?%d?%d?%d?$'
+-- A byte count has at most this many digits, so their sum stays an exact Lua number (below 2^53)
+-- and reaches HINCRBY as plain digits, not as "1e+18", which HINCRBY refuses after the XACKs.
+local SIZE_DIGITS = 12
 
 -- The counts of the call as a list {word, count, word, count...}, or nil and why.
 -- A count HINCRBY takes for sure: an integer of at most 18 digits (int64).
@@ -126,7 +126,7 @@ local function commit(keys, args)
       return fail('entry ' .. id .. ' twice in one call')
     end
     seen[id] = true
-    if not string.find(size, SIZE) then
+    if #size > SIZE_DIGITS or not string.find(size, '^%d+$') then
       return fail('bad byte count for entry ' .. id)
     end
     bytes = bytes + tonumber(size)
