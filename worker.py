@@ -39,8 +39,9 @@ log = logging.getLogger("worker")
 RETRYABLE = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError)
 MAX_OUTAGE_S = 120.0
 MAX_READ = 64  # entries taken by one XREADGROUP at most
-# A batch is committed after this much counting even below batch_bytes, so
-# Redis adds counts while workers still count and the last commits are small.
+# A batch is committed after this much counting even below batch_bytes, so a
+# crash loses at most about this much work. (With partial tables a commit costs
+# Redis little either way: 4 s measured no faster on the mixed corpus, 8 pairs.)
 COMMIT_EVERY_S = 1.0
 
 
@@ -224,7 +225,7 @@ class Worker:
         # BEGIN SOLUTION: FCALL wc_commit with the batch's ids and counts; retry without the ids it says are gone
         while batch.items:
             args = commit_args(self.keys.group, batch.items, batch.counts, self.packed)
-            keys = [self.keys.files, self.keys.counts, self.keys.progress, self.keys.warnings]
+            keys = [self.keys.files, self.keys.counts, self.keys.progress, self.keys.warnings, self.keys.partials]
             gone = set(self.conn.fcall(COMMIT_FUNCTION, len(keys), *keys, *args))
             if not gone:
                 trace.event(trace.COMMIT, ids=[i.entry_id for i in batch.items])

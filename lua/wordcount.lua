@@ -5,7 +5,7 @@ The Lab 1 commit, as one Redis Function so it runs atomically: Redis executes
 a function to completion before serving any other command, and a BGSAVE
 snapshot therefore contains either all of a commit or none of it.
 
-FCALL wc_commit 4 <stream> <counts> <progress> <warnings>
+FCALL wc_commit 4|5 <stream> <counts> <progress> <warnings> [<partials>]
       <group> <n> (<entry id> <bytes> <warn path or ''>) x n <counts...>
 
 <counts...> is either (<word> <count>)... (the course format) or one packed
@@ -26,6 +26,15 @@ instead of two per word, parsed here). Words never contain ASCII whitespace.
 * Otherwise it XACKs each id, adds every word count to the hash <counts>, adds
   the entries and bytes to <progress> (`files`, `bytes`), records files that
   needed UTF-8 replacement in the set <warnings>, and returns an empty array.
+* With a fifth key <partials> (the reference worker passes it) a packed
+  argument is not added word by word: it is pushed, as it is, onto the list
+  <partials>, a partial table the client merges with <counts> at the end of
+  the job (wordcount/batch/partials.py). Redis then copies one string per
+  commit where it used to update a hash field per word, which was most of
+  its time on a job of many distinct words; the two workers' last commits
+  no longer queue behind each other for long. Past FOLD_BYTES of partial
+  tables the oldest are folded into <counts> (word by word, as below), so
+  Redis holds at most that much more than the hash.
   Into a <counts> that does not exist yet (a job's first commit) every word
   is new, so the counts go in with a few HSET calls of thousands of fields
   instead of one HINCRBY each: a third less time for that commit. Should one
@@ -50,39 +59,55 @@ end
 -- and reaches HINCRBY as plain digits, not as "1e+18", which HINCRBY refuses after the XACKs.
 local SIZE_DIGITS = 12
 
--- The counts of the call as a list {word, count, word, count...}, or nil and why.
 -- A count HINCRBY takes for sure: an integer of at most 18 digits (int64).
 local function bad_count(count)
   local digits = string.match(count, '^%-?([1-9]%d*)$')
   return not digits or #digits > 18
 end
 
--- The counts of the call as a list {word, count, word, count...}, or nil and why.
+-- A packed argument checked, and kept as it is: {blob = <the argument>}, or nil
+-- and why. Only positions are captured (no substring is made per word), and
+-- the matches must tile the whole argument, so one line that does not match
+-- (an empty word, a count "0", "007" or "+5", a missing newline) fails it.
+local function check_packed(blob)
+  local last = 1
+  for s, digits, e in string.gmatch(blob, '()[^\t\n]+\t%-?()[1-9]%d*\n()') do
+    if s ~= last then
+      return nil, 'malformed packed counts at byte ' .. last
+    end
+    if e - 1 - digits > 18 then
+      return nil, 'count out of range at byte ' .. digits
+    end
+    last = e
+  end
+  if last ~= #blob + 1 then
+    return nil, 'malformed packed counts at byte ' .. last
+  end
+  return {blob = blob}
+end
+
+-- The words of a checked packed argument as {word, count, word, count...}.
+-- (two stores at a known index per word: `#out` would search the table's length every time)
+local function split_packed(blob)
+  local out, n = {}, 0
+  for word, count in string.gmatch(blob, '([^\t\n]+)\t(%-?%d+)\n') do
+    out[n + 1] = word
+    out[n + 2] = count
+    n = n + 2
+  end
+  return out
+end
+
+-- The counts of the call, or nil and why: a list {word, count, word, count...}
+-- for word/count arguments, {blob = ...} for one packed argument.
 local function parse_counts(args, first)
-  local out = {}
   if #args == first then
-    -- gmatch skips what does not match (a count "0" or "007" too); the
-    -- matches tile the whole blob exactly when their lengths add up to its length.
-    -- (per word: one pattern match, a length check, two stores at a known index;
-    -- `#out` would search the table's length every time)
-    local blob, covered, n = args[first], 0, 0
-    for word, count in string.gmatch(args[first], '([^\t\n]+)\t(%-?[1-9]%d*)\n') do
-      if #count > 18 and bad_count(count) then
-        return nil, 'count out of range: ' .. count
-      end
-      out[n + 1] = word
-      out[n + 2] = count
-      n = n + 2
-      covered = covered + #word + #count + 2
-    end
-    if covered ~= #blob then
-      return nil, 'malformed packed counts'
-    end
-    return out
+    return check_packed(args[first])
   end
   if (#args - first + 1) % 2 ~= 0 then
     return nil, 'odd number of word/count arguments'
   end
+  local out = {}
   for j = first, #args, 2 do
     if args[j] == '' or bad_count(args[j + 1]) then
       return nil, 'malformed word/count pair at argument ' .. j
@@ -96,7 +121,7 @@ end
 local SET_STEP = 6000  -- values per HSET call: unpack() must stay below Lua's C stack limit (8000)
 
 -- Add {word, count, ...} to the hash `counts` (the checks are done: nothing here fails).
-local function add_counts(counts, words)
+local function add_words(counts, words)
   if redis.call('EXISTS', counts) == 0 then
     for i = 1, #words, SET_STEP do
       redis.call('HSET', counts, unpack(words, i, math.min(i + SET_STEP - 1, #words)))
@@ -108,6 +133,33 @@ local function add_counts(counts, words)
   end
   for j = 1, #words, 2 do
     redis.call('HINCRBY', counts, words[j], words[j + 1])
+  end
+end
+
+-- Partial tables held as they came, at most this many bytes of them: past it,
+-- the oldest are folded into the hash (so Redis' memory stays bounded, and a
+-- job small enough to stay under it never pays for the hash at all).
+local FOLD_BYTES = 16 * 1024 * 1024
+
+-- Add the call's counts (from parse_counts). With a <partials> list, a packed
+-- argument is pushed onto it as it is (the client merges the list and the
+-- hash at the end); `partial_bytes` in <progress> is the list's size.
+local function add_counts(counts, words, partials, progress)
+  if not words.blob then
+    return add_words(counts, words)
+  end
+  if not partials then
+    return add_words(counts, split_packed(words.blob))
+  end
+  if #words.blob == 0 then
+    return
+  end
+  redis.call('RPUSH', partials, words.blob)
+  local held = redis.call('HINCRBY', progress, 'partial_bytes', #words.blob)
+  while held > FOLD_BYTES do
+    local oldest = redis.call('LPOP', partials)
+    add_words(counts, split_packed(oldest))
+    held = redis.call('HINCRBY', progress, 'partial_bytes', -#oldest)
   end
 end
 
@@ -155,7 +207,7 @@ local function commit(keys, args)
       redis.call('SADD', warnings, warn)
     end
   end
-  add_counts(counts, words)
+  add_counts(counts, words, keys[5], progress)
   redis.call('HINCRBY', progress, 'files', n)
   redis.call('HINCRBY', progress, 'bytes', bytes)
   return {}

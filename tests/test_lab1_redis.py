@@ -175,17 +175,20 @@ def test_commit_function_applies_each_entry_exactly_once(redis_server):
 
 
 def _snapshot(conn, keys: JobKeys) -> tuple:
-    """Everything a commit may write: counts, progress, warnings, the PEL."""
+    """Everything a commit may write: counts, partial tables, progress, warnings, the PEL."""
     pel = conn.xpending_range(keys.files, keys.group, "-", "+", 100)
-    return (conn.hgetall(keys.counts), conn.hgetall(keys.progress), conn.smembers(keys.warnings),
-            [(p["message_id"], p["consumer"]) for p in pel])
+    return (conn.hgetall(keys.counts), conn.lrange(keys.partials, 0, -1), conn.hgetall(keys.progress),
+            conn.smembers(keys.warnings), [(p["message_id"], p["consumer"]) for p in pel])
 
 
-def test_commit_function_checks_everything_before_its_first_write(redis_server):
+@pytest.mark.parametrize("nkeys", [4, 5], ids=["counts-hash", "partial-tables"])
+def test_commit_function_checks_everything_before_its_first_write(redis_server, nkeys):
     """Redis does not roll back a function that errors part-way, so a bad call
-    (one id twice, malformed counts) must be refused before any XACK."""
+    (one id twice, malformed counts) must be refused before any XACK, whether
+    the counts go to the hash or, with the fifth key, to the partial tables."""
     conn = _conn(redis_server)
-    keys = JobKeys("unit3")
+    keys = JobKeys(f"unit3{nkeys}")
+    key_args = [keys.files, keys.counts, keys.progress, keys.warnings, keys.partials][:nkeys]
     ids = _delivered(conn, keys, 2)
     before = _snapshot(conn, keys)
     bad_calls = [
@@ -202,6 +205,13 @@ def test_commit_function_checks_everything_before_its_first_write(redis_server):
         ([(ids[0], "")], ["x", "-0"]),
         ([(ids[1], "")], ["x\t1\ny\t007\n"]),
         ([(ids[1], "")], ["x\t0\n"]),
+        ([(ids[1], "")], ["x\t1\ny\t+5\n"]),
+        ([(ids[1], "")], ["x\t1\ny\t-0\n"]),
+        ([(ids[1], "")], ["x\t1\ny\t\n"]),                # an empty count
+        ([(ids[1], "")], ["x\t1\n\t2\n"]),                 # an empty word
+        ([(ids[1], "")], ["x\t1\n\n"]),                     # an empty line
+        ([(ids[1], "")], ["x\ty\t1\n"]),                    # two tabs in a line
+        ([(ids[1], "")], ["x\t1 \n"]),                       # a byte after the count
     ]
     bad_calls += [([(ids[0], "")], ["x", 1], size) for size in ("-5", "123456789012345678", "1e3", "")]  # byte counts (the second failed HINCRBY after the XACKs)
     for entries, words, *size in bad_calls:
@@ -209,12 +219,13 @@ def test_commit_function_checks_everything_before_its_first_write(redis_server):
         for eid, warn in entries:
             args += [eid, size[0] if size else 10, warn]
         with pytest.raises(redis.ResponseError, match="wc_commit"):
-            conn.fcall(COMMIT_FUNCTION, 4, keys.files, keys.counts, keys.progress, keys.warnings, *args, *words)
+            conn.fcall(COMMIT_FUNCTION, nkeys, *key_args, *args, *words)
         assert _snapshot(conn, keys) == before, (entries, words)
     # the packed form, well formed: applied once, like pairs
     args = [keys.group, 2, ids[0], 10, "", ids[1], 10, "/f1", "x\t2\ncafé\t1\n"]
-    assert conn.fcall(COMMIT_FUNCTION, 4, keys.files, keys.counts, keys.progress, keys.warnings, *args) == []
-    assert conn.hgetall(keys.counts) == {"x": "2", "café": "1"}
+    assert conn.fcall(COMMIT_FUNCTION, nkeys, *key_args, *args) == []
+    stored, _ = jobstate.read_results(redis.Redis.from_url(redis_server.url), keys)
+    assert stored.as_dict() == {"x": 2, "café": 1}
     assert conn.xpending(keys.files, keys.group)["pending"] == 0
 
 
@@ -289,7 +300,9 @@ def test_a_batch_that_lost_an_entry_commits_the_rest_with_their_own_counts(redis
     thief_words = Counter(Path(thief.path).read_text(encoding="utf-8").split())
     assert _commit(conn, keys, [(thief.entry_id, "")], thief_words) == []
     assert w.commit(batch) == 2
-    assert {k: int(v) for k, v in conn.hgetall(keys.counts).items()} == serial(tmp_path)
+    assert conn.llen(keys.partials) == 1  # the reference worker's packed commit: a partial table
+    stored, _ = jobstate.read_results(redis.Redis.from_url(redis_server.url), keys)
+    assert stored.as_dict() == serial(tmp_path)
     assert w.job_done()
 
 

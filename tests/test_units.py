@@ -205,20 +205,20 @@ def test_ordered_text_is_the_one_line_per_word_format_on_random_tables():
 
 
 def test_stored_table_orders_and_writes_its_bytes_like_the_text_table():
-    """A table read back from Redis as bytes (HGETALL's flat array) is ordered, written,
+    """A table read back from Redis as bytes (HGETALL's pairs) is ordered, written,
     summed and compared exactly like the same table as text, without decoding it first;
     a count stored as "07" joins the 7s (and the file says 7)."""
     rng = random.Random(6)
     for _ in range(20):
         table = {"".join(rng.choice("aäb日c,😀") for _ in range(rng.randint(1, 4))):
                  rng.choice([1, 1, 2, 3, 17, 120]) for _ in range(rng.randint(0, 60))}
-        flat = [x for w, n in table.items() for x in (w.encode(), str(n).encode())]
-        stored, text = StoredOrdered(flat), Ordered(table)
+        pairs = [(w.encode(), str(n).encode()) for w, n in table.items()]
+        stored, text = StoredOrdered(pairs), Ordered(table)
         assert stored.data() == text.data()
         assert (stored.total, stored.distinct) == (text.total, text.distinct) == (sum(table.values()), len(table))
         assert stored.top(7) == text.top(7)
         assert stored.as_dict() == table
-    merged = StoredOrdered([b"b", b"7", b"a", b"07", b"c", b"8"])
+    merged = StoredOrdered([(b"b", b"7"), (b"a", b"07"), (b"c", 8)])
     assert merged.data() == b"c\t8\na\t7\nb\t7\n"
 
 

@@ -43,8 +43,15 @@ class JobKeys:
         return self.prefix + "counts"
 
     @property
+    def partials(self) -> str:
+        """Lab 1 list: packed partial tables ("word\tcount\n"...), one per commit,
+        merged with `counts` by the client at the end (lua/wordcount.lua)."""
+        return self.prefix + "partials"
+
+    @property
     def progress(self) -> str:
-        """Lab 1 hash: files, bytes (committed), stolen (entries claimed)."""
+        """Lab 1 hash: files, bytes (committed), stolen (entries claimed),
+        partial_bytes (the size of `partials`)."""
         return self.prefix + "progress"
 
     @property

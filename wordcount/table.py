@@ -116,13 +116,13 @@ class BytesOrdered(Ordered):
 
 
 class StoredOrdered(BytesOrdered):
-    """A table read back from Redis as HGETALL's flat array of bytes, `[word,
-    count, word, count, ...]`. Count strings are grouped as they are, then
-    merged by value, so a count stored as "07" still lands with the 7s."""
+    """A table read back from Redis as bytes: (word, count) pairs, a count
+    as Redis keeps it (digits) or an int. Counts are grouped as they are,
+    then merged by value, so a count stored as "07" still lands with the 7s."""
 
-    def __init__(self, flat: list[bytes]) -> None:
+    def __init__(self, pairs: Iterable[tuple[bytes, bytes | int]]) -> None:
         merged: dict[int, list[bytes]] = {}
-        for count, words in by_count(zip(flat[0::2], flat[1::2])).items():
+        for count, words in by_count(pairs).items():
             merged.setdefault(int(count), []).extend(words)
         super().__init__(sorted_groups(merged))
 
