@@ -44,7 +44,7 @@ class JobKeys:
 
     @property
     def partials(self) -> str:
-        """Lab 1 list: packed partial tables ("word\tcount\n"...), one per commit,
+        """Lab 1 list: packed partial tables ("word\\tcount\\n"...), one per commit,
         merged with `counts` by the client at the end (lua/wordcount.lua)."""
         return self.prefix + "partials"
 

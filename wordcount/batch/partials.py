@@ -5,9 +5,8 @@ Each partial table is one commit's packed argument, "word\\tcount\\n"...,
 already checked by the function (every line one word, a tab, a count). Keeping
 it as one string costs Redis a copy, where adding it to the hash cost an
 update per word; the adding is done here instead, once, in the client, which
-has a core to itself by then. Words and counts stay bytes: the table is
-written as bytes (table.StoredOrdered), and most words need no arithmetic at
-all, only those found in more than one table.
+has a core to itself by then. Words stay bytes, never decoded: the table is
+ordered and written as bytes (table.StoredOrdered).
 """
 from __future__ import annotations
 
