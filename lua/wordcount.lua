@@ -166,7 +166,7 @@ end
 local function commit(keys, args)
   local stream, counts, progress, warnings = keys[1], keys[2], keys[3], keys[4]
   local group = args[1]
-  -- BEGIN SOLUTION: validate everything, return the ids no longer pending (and change nothing), else XACK each, add the counts and progress, return {}
+  -- BEGIN SOLUTION: validate everything, return the ids no longer pending (and change nothing), else XACK each, add the counts (add_counts, keys[5] its partials list) and progress, return {}
   if not args[2] or not string.find(args[2], '^%d+$') or #args < 2 + 3 * tonumber(args[2]) then
     return fail('bad entry count')
   end
