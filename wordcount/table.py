@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from itertools import chain
 from typing import Iterable, Mapping, Sequence, TypeVar
 
 from wordcount.atomic import atomic_write, usual_mode
@@ -121,10 +122,7 @@ class StoredOrdered(BytesOrdered):
     then merged by value, so a count stored as "07" still lands with the 7s."""
 
     def __init__(self, pairs: Iterable[tuple[bytes, bytes | int]]) -> None:
-        merged: dict[int, list[bytes]] = {}
-        for count, words in by_count(pairs).items():
-            merged.setdefault(int(count), []).extend(words)
-        super().__init__(sorted_groups(merged))
+        super().__init__(merged_groups(by_count(pairs).items()))
 
 
 class MergedOrdered(BytesOrdered):
@@ -136,11 +134,16 @@ class MergedOrdered(BytesOrdered):
     end of the job when only the launcher still works."""
 
     def __init__(self, parts: Sequence[Sequence[tuple[int, list[bytes]]]]) -> None:
-        merged: dict[int, list[bytes]] = {}
-        for groups in parts:
-            for count, words in groups:
-                merged.setdefault(count, []).extend(words)
-        super().__init__(sorted_groups(merged))
+        super().__init__(merged_groups(chain.from_iterable(parts)))
+
+
+def merged_groups(groups: Iterable[tuple[int | bytes, list]]) -> list[tuple[int, list]]:
+    """(count, words) groups, several per count allowed, a count as an int or
+    its digits: one (count, words sorted) group per count value, highest first."""
+    merged: dict[int, list] = {}
+    for count, words in groups:
+        merged.setdefault(int(count), []).extend(words)
+    return sorted_groups(merged)
 
 
 def sorted_groups(groups: Mapping[int, list]) -> list[tuple[int, list]]:
