@@ -271,3 +271,12 @@ def worker_log(cwd: str | os.PathLike, name: str) -> str:
     jobs = job_dirs(Path(cwd) / ".wc-run")
     assert len(jobs) == 1, f"expected one job dir under {cwd}/.wc-run, found {jobs}"
     return (jobs[0] / "logs" / f"{name}.log").read_text(encoding="utf-8", errors="replace")
+
+
+def delivered_entries(conn: Any, keys: Any, n: int) -> list[str]:
+    """`n` entries in the job's stream (`keys`: a wordcount.keys.JobKeys), its consumer
+    group, and every entry delivered to consumer a-1: what a commit of them needs."""
+    ids = [conn.xadd(keys.files, {"path": f"/f{i}", "size": 10}) for i in range(n)]
+    conn.xgroup_create(keys.files, keys.group, id="0")
+    conn.xreadgroup(keys.group, "a-1", {keys.files: ">"}, count=n)
+    return ids

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import redis
-from support import assert_same_table
+from support import assert_same_table, delivered_entries
 
 from wordcount.batch import jobstate, partials
 from wordcount.batch.commits import pack
@@ -59,13 +59,6 @@ def test_merging_partial_tables_and_the_hash_is_their_sum():
         assert got.data() == "".join(f"{w}\t{n}\n" for w, n in sorted(want.items(), key=lambda p: (-p[1], p[0]))).encode()
 
 
-def _delivered(conn: redis.Redis, keys: JobKeys, n: int) -> list[str]:
-    ids = [conn.xadd(keys.files, {"path": f"/f{i}", "size": 10}) for i in range(n)]
-    conn.xgroup_create(keys.files, keys.group, id="0")
-    conn.xreadgroup(keys.group, "a-1", {keys.files: ">"}, count=n)
-    return ids
-
-
 def _commit(conn: redis.Redis, keys: JobKeys, entry_id: str, counts: list) -> list:
     key_args = [keys.files, keys.counts, keys.progress, keys.warnings, keys.partials]
     return conn.fcall(COMMIT_FUNCTION, 5, *key_args, keys.group, 1, entry_id, 10, "", *counts)
@@ -79,7 +72,7 @@ def _table(server, keys: JobKeys) -> dict[str, int]:
 def test_a_packed_commit_is_kept_whole_and_pairs_go_to_the_hash(redis_server):
     conn = redis.Redis.from_url(redis_server.url)
     keys = JobKeys("part1")
-    ids = _delivered(conn, keys, 3)
+    ids = delivered_entries(conn, keys, 3)
     blob = "x\t2\ncafé\t1\n".encode()
     assert _commit(conn, keys, ids[0], [blob]) == []
     assert conn.lrange(keys.partials, 0, -1) == [blob] and not conn.exists(keys.counts)
@@ -98,7 +91,7 @@ def test_past_fold_bytes_the_oldest_partial_tables_are_folded_into_the_hash(redi
     fold = _fold_bytes()
     conn = redis.Redis.from_url(redis_server.url)
     keys = JobKeys("part2")
-    ids = _delivered(conn, keys, 4)
+    ids = delivered_entries(conn, keys, 4)
     word_bytes = 1000  # long words keep the word count, and so the test's time, small
     per_table = fold * 2 // 5 // (word_bytes + 3)
     want: Counter = Counter()

@@ -25,6 +25,7 @@ import pytest
 import redis
 from support import (
     assert_same_table,
+    delivered_entries,
     describe,
     listening_ports,
     make_corpus,
@@ -144,18 +145,10 @@ def _commit(conn, keys: JobKeys, entries: list[tuple[str, str]], words: dict[str
     return conn.fcall(COMMIT_FUNCTION, 4, keys.files, keys.counts, keys.progress, keys.warnings, *args)
 
 
-def _delivered(conn, keys: JobKeys, n: int) -> list[str]:
-    """`n` entries, all delivered to consumer a-1."""
-    ids = [conn.xadd(keys.files, {"path": f"/f{i}", "size": 10}) for i in range(n)]
-    conn.xgroup_create(keys.files, keys.group, id="0")
-    conn.xreadgroup(keys.group, "a-1", {keys.files: ">"}, count=n)
-    return ids
-
-
 def test_commit_function_applies_each_entry_exactly_once(redis_server):
     conn = _conn(redis_server)
     keys = JobKeys("unit1")
-    ids = _delivered(conn, keys, 3)
+    ids = delivered_entries(conn, keys, 3)
 
     assert _commit(conn, keys, [(ids[0], "")], {"x": 2, "café": 1}) == []
     assert conn.hgetall(keys.counts) == {"x": "2", "café": "1"}
@@ -189,7 +182,7 @@ def test_commit_function_checks_everything_before_its_first_write(redis_server, 
     conn = _conn(redis_server)
     keys = JobKeys(f"unit3{nkeys}")
     key_args = [keys.files, keys.counts, keys.progress, keys.warnings, keys.partials][:nkeys]
-    ids = _delivered(conn, keys, 2)
+    ids = delivered_entries(conn, keys, 2)
     before = _snapshot(conn, keys)
     bad_calls = [
         ([(ids[0], ""), (ids[0], "")], ["x", 1]),          # the same id twice
@@ -236,7 +229,7 @@ def test_a_first_commit_adds_like_hincrby_even_with_a_word_twice(redis_server, w
     and the next commit adds to what the first left."""
     conn = _conn(redis_server)
     keys = JobKeys(f"unit5{len(words)}")
-    ids = _delivered(conn, keys, 2)
+    ids = delivered_entries(conn, keys, 2)
     assert _commit(conn, keys, [(ids[0], "")], words) == []
     assert conn.hgetall(keys.counts) == {"x": "3", "y": "1"}
     assert _commit(conn, keys, [(ids[1], "")], {"x": 4, "z": 1}) == []
@@ -246,7 +239,7 @@ def test_a_first_commit_adds_like_hincrby_even_with_a_word_twice(redis_server, w
 def test_touch_refreshes_only_the_callers_own_entries(redis_server):
     conn = _conn(redis_server)
     keys = JobKeys("unit4")
-    ids = _delivered(conn, keys, 3)
+    ids = delivered_entries(conn, keys, 3)
     conn.xclaim(keys.files, keys.group, "a-1", 0, [ids[0]], idle=60_000, justid=True)  # as if idle for a minute
     conn.xclaim(keys.files, keys.group, "b-2", 0, [ids[1]])  # stolen from a-1
     conn.xack(keys.files, keys.group, ids[2])  # committed
